@@ -1,0 +1,210 @@
+"""Frozen run configurations and the named profiles (smoke, quick, paper).
+
+Overrides always go through `dataclasses.replace` (see `override`); nothing mutates a
+config after it is built. A run folder stores `config.json`, and `RunConfig.from_dict`
+rebuilds the same object from it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from .errors import JdvaeError
+
+MODELS = ("PA1", "PA2", "M2", "CCVAE2", "CCVAE")
+LABELS = ("glasses", "beard")
+SOURCES = ("synthfaces", "celeba")
+IMAGE_SIZES = (32, 64, 128)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images, at which size, with which labels and supervision."""
+
+    source: str = "synthfaces"
+    image_size: int = 64
+    labels: tuple[str, ...] = ("glasses",)
+    n_train: int = 20000  # SynthFaces only; CelebA uses the official partitions
+    n_val: int = 2000
+    n_test: int = 2000
+    prevalence: float = 0.3  # SynthFaces: probability of each label, independently
+    supervision: float = 0.2  # share of training images that keep their labels
+    seed: int = 0  # data seed: SynthFaces identities and the supervision mask
+    celeba_root: str | None = None
+    celeba_balance: bool = False  # keep every positive and a seeded 20 % of negatives
+
+    def validate(self) -> None:
+        """Raise JdvaeError naming the first invalid field and how to fix it."""
+        if self.source not in SOURCES:
+            raise JdvaeError(f"unknown data source {self.source!r}; use one of {', '.join(SOURCES)}")
+        if self.image_size not in IMAGE_SIZES:
+            raise JdvaeError(
+                f"image size {self.image_size} is not supported by the backbone; use one of {', '.join(map(str, IMAGE_SIZES))}")
+        unknown = [name for name in self.labels if name not in LABELS]
+        if unknown or not self.labels:
+            raise JdvaeError(f"unknown label {', '.join(unknown) or '(none)'}; use one or more of {', '.join(LABELS)}")
+        if not 0.0 < self.supervision <= 1.0:
+            raise JdvaeError(f"supervision rate {self.supervision} is outside (0, 1]; give e.g. 0.2")
+        if not 0.0 < self.prevalence < 1.0:
+            raise JdvaeError(f"prevalence {self.prevalence} is outside (0, 1); give e.g. 0.3")
+        if self.source == "celeba" and not self.celeba_root:
+            raise JdvaeError("CelebA needs its folder; pass --celeba-root PATH (the folder that holds celeba/)")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The structure (PA1, PA2, M2, CCVAE2, CCVAE) and the backbone's sizes and switches."""
+
+    name: str = "PA1"
+    image_size: int = 64
+    n_labels: int = 1
+    z_dim: int = 100
+    u_dim: int = 16
+    width: float = 1.0  # multiplies every channel width (64, 128, 256, 512, 512)
+    adain: bool = True
+    tokens: bool = True
+
+    def validate(self) -> None:
+        """Raise JdvaeError for an unknown model or impossible size."""
+        if self.name not in MODELS:
+            raise JdvaeError(f"unknown model {self.name!r}; use one of {', '.join(MODELS)}")
+        if self.image_size not in IMAGE_SIZES:
+            raise JdvaeError(
+                f"image size {self.image_size} is not supported by the backbone; use one of {', '.join(map(str, IMAGE_SIZES))}")
+        if self.width <= 0:
+            raise JdvaeError(f"width multiplier {self.width} must be positive")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (paper section 3) and the loss weights of Eq. 4."""
+
+    epochs: int = 200
+    batch_size: int = 32
+    lr: float = 1e-4
+    lr_drop_at: float = 0.35  # lr divided by 10 after this share of the epochs
+    alpha: float = 1.0
+    beta: float = 1e-4
+    u_kl_scale_y1: float = 0.01  # the y=1 u-KL weight divided by 100
+    tau: float = 0.66  # Gumbel-softmax temperature
+    seed: int = 0
+    max_steps: int | None = None  # stop early (smoke runs); None = all epochs
+    checkpoint_minutes: float = 5.0
+    threads: int | None = None  # torch CPU threads; None = torch's default
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one training run."""
+
+    profile: str = "quick"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        """Validate every part and their agreement."""
+        self.data.validate()
+        self.model.validate()
+        if self.model.image_size != self.data.image_size:
+            raise JdvaeError(f"model image size {self.model.image_size} differs from data image size {self.data.image_size}")
+        if self.model.n_labels != len(self.data.labels):
+            raise JdvaeError(f"model has {self.model.n_labels} labels but data gives {len(self.data.labels)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """The config as indented JSON."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        """Rebuild a RunConfig from `to_dict` output; unknown keys are an error."""
+        try:
+            data = _build(DataConfig, d.get("data", {}))
+            model = _build(ModelConfig, d.get("model", {}))
+            train = _build(TrainConfig, d.get("train", {}))
+            return cls(profile=d.get("profile", "custom"), data=data, model=model, train=train)
+        except TypeError as e:
+            raise JdvaeError(f"config does not match this version of jdvae ({e}); retrain or use the matching version") from None
+
+
+def _build(cls, d: dict[str, Any]):
+    kwargs = {}
+    names = {f.name for f in fields(cls)}
+    for key, value in d.items():
+        if key not in names:
+            raise TypeError(f"unknown field {cls.__name__}.{key}")
+        kwargs[key] = tuple(value) if isinstance(value, list) else value
+    return cls(**kwargs)
+
+
+def diff(a: RunConfig, b: RunConfig) -> list[str]:
+    """Dotted names of the fields that differ between two configs."""
+    out = []
+    da, db = a.to_dict(), b.to_dict()
+    for part in ("data", "model", "train"):
+        for key in sorted(set(da[part]) | set(db[part])):
+            if da[part].get(key) != db[part].get(key):
+                out.append(f"{part}.{key}: {da[part].get(key)!r} != {db[part].get(key)!r}")
+    return out
+
+
+PROFILES: dict[str, RunConfig] = {
+    # Seconds per model on a CPU: proves the plumbing, not the science.
+    "smoke": RunConfig(
+        profile="smoke",
+        data=DataConfig(image_size=32, n_train=256, n_val=64, n_test=96),
+        model=ModelConfig(image_size=32, width=0.125, z_dim=16, u_dim=4),
+        train=TrainConfig(epochs=1, batch_size=32, checkpoint_minutes=1.0),
+    ),
+    # The CPU default: SynthFaces 64 px, reduced widths.
+    "quick": RunConfig(
+        profile="quick",
+        data=DataConfig(image_size=64, n_train=20000, n_val=2000, n_test=2000),
+        model=ModelConfig(image_size=64, width=0.25),
+        train=TrainConfig(epochs=4, batch_size=32),
+    ),
+    # The paper's setting: 128 px, full widths, 200 epochs; for a GPU.
+    "paper": RunConfig(
+        profile="paper",
+        data=DataConfig(image_size=128, n_train=160000, n_val=20000, n_test=20000),
+        model=ModelConfig(image_size=128, width=1.0),
+        train=TrainConfig(epochs=200, batch_size=32),
+    ),
+}
+
+
+def profile(name: str) -> RunConfig:
+    """The named profile's config; an unknown name is a JdvaeError."""
+    if name not in PROFILES:
+        raise JdvaeError(f"unknown profile {name!r}; use one of {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+def override(cfg: RunConfig, **changes: Any) -> RunConfig:
+    """Return a copy with dotted-name overrides, e.g. override(cfg, **{'model.name': 'PA2'})."""
+    parts: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}}
+    top: dict[str, Any] = {}
+    for key, value in changes.items():
+        if "." in key:
+            part, name = key.split(".", 1)
+            if part not in parts:
+                raise JdvaeError(f"unknown config section {part!r} in {key!r}; use data., model. or train.")
+            valid = {f.name for f in fields(type(getattr(cfg, part)))}
+            if name not in valid:
+                raise JdvaeError(f"unknown config field {key!r}; valid {part} fields: {', '.join(sorted(valid))}")
+            parts[part][name] = value
+        else:
+            top[key] = value
+    return replace(
+        cfg,
+        data=replace(cfg.data, **parts["data"]),
+        model=replace(cfg.model, **parts["model"]),
+        train=replace(cfg.train, **parts["train"]),
+        **top,
+    )

@@ -1,0 +1,1 @@
+"""Networks: residual blocks, the JDVAE encoder/decoder, and Joy et al.'s CCVAE network."""

@@ -1,0 +1,216 @@
+"""The trainer: Adam on Eq. 4 (or Joy et al.'s bound), resumable, atomic, one process or torchrun.
+
+The trainer knows the model only through `forward` and the structure's objective name. The
+data order of epoch e is a permutation seeded by (seed, e), and the checkpoint holds the
+optimiser, the RNG state and the step, so a resumed run continues exactly where it stopped.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import checkpoint as ckpt
+from .config import RunConfig, diff
+from .errors import JdvaeError
+from .io import atomic_write_json, atomic_write_text, check_writable
+from .losses import loss_for
+from .model import build_model
+
+IGNORED_ON_RESUME = ("train.threads", "train.checkpoint_minutes")  # do not change the result
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is a JdvaeError."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise JdvaeError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise JdvaeError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return torch.device(device)
+
+
+def learning_rate(step: int, total_steps: int, cfg) -> float:
+    """Adam's lr at a step: cfg.lr, divided by 10 after cfg.lr_drop_at of the run (paper section 3)."""
+    return cfg.lr if step < cfg.lr_drop_at * total_steps else cfg.lr / 10
+
+
+def to_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 (B, S, S, 3) -> float (B, 3, S, S) in [-1, 1], channels_last (the NHWC bytes as they are)."""
+    x = images.to(device, non_blocking=True).permute(0, 3, 1, 2).float()
+    return x.div_(127.5).sub_(1.0).contiguous(memory_format=torch.channels_last)
+
+
+def _dist_info() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _check_existing(cfg: RunConfig, out: Path, resume: bool) -> bool:
+    """Refuse a folder holding another run; True when the same run is already complete."""
+    if not (out / ckpt.CONFIG).exists():
+        return False
+    differs = [d for d in diff(ckpt.read_config(out), cfg) if d.split(":")[0] not in IGNORED_ON_RESUME]
+    if differs:
+        raise JdvaeError(f"{out} holds a run with another config ({'; '.join(differs[:3])}); "
+                         f"use another --out, or the settings it was trained with")
+    if ckpt.is_complete(out):
+        return True
+    if (out / ckpt.STATE).exists() and not resume:
+        raise JdvaeError(f"{out} holds an unfinished run; pass --resume to continue it, or use another --out")
+    return False
+
+
+@torch.no_grad()
+def validate(model, images: torch.Tensor, labels: torch.Tensor, device, batch: int = 256) -> dict:
+    """Validation reconstruction error and balanced accuracy of the model's classifier (first label)."""
+    model.eval()
+    se, preds = [], []
+    for i in range(0, len(images), batch):
+        x = to_input(images[i:i + batch], device)
+        e = model.encode(x)
+        x_hat = model.decode(e.y, e.mu_z, e.mu_u)
+        se.append((x_hat - x).pow(2).flatten(1).mean(1).cpu())
+        preds.append(e.y.cpu())
+    model.train()
+    pred, true = torch.cat(preds)[:, 0], labels[:, 0].float()
+    tpr = (pred[true == 1] == 1).float().mean().item() if (true == 1).any() else float("nan")
+    tnr = (pred[true == 0] == 0).float().mean().item() if (true == 0).any() else float("nan")
+    return {"val_recon": torch.cat(se).mean().item(), "val_bca": 0.5 * (tpr + tnr)}
+
+
+def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "auto",
+          progress: bool = True, stop_after: int | None = None) -> Path:
+    """Train the model `cfg` describes into run folder `out`; `stop_after` steps ends early (resumable)."""
+    cfg.validate()
+    out = Path(out)
+    rank, world, local_rank = _dist_info()
+    if rank == 0:
+        check_writable(out)
+        if _check_existing(cfg, out, resume):
+            print(f"{out}: already complete, nothing to do")
+            return out
+    dev = resolve_device(device)
+    if world > 1:
+        import torch.distributed as dist
+        if dev.type == "cuda":
+            dev = torch.device("cuda", local_rank)
+            torch.cuda.set_device(dev)
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+
+    from .data.splits import load_split  # the data layer sits below the trainer
+    train_split = load_split(cfg.data, "train", progress=progress and rank == 0)
+    val_split = load_split(cfg.data, "val", progress=progress and rank == 0)
+    images = torch.from_numpy(train_split.images)  # (N, S, S, 3) uint8
+    supervised = torch.from_numpy(train_split.supervised.astype(bool))
+    labels = torch.from_numpy(train_split.labels).long() * supervised[:, None]  # unlabelled rows carry no label
+    val_n = min(len(val_split.images), 1000)
+    val_images, val_labels = torch.from_numpy(val_split.images[:val_n]), torch.from_numpy(val_split.labels[:val_n])
+
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.model).to(dev).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    step, history = 0, []
+    if resume and (out / ckpt.STATE).exists():
+        state = ckpt.load_state(out / ckpt.STATE)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        step, history = int(state["step"]), list(state["history"])
+        if rank == 0:
+            print(f"{out}: resuming at step {step}")
+    if rank == 0:
+        ckpt.write_config(out, cfg)
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    objective = loss_for(model.structure.objective)
+
+    per_rank_batch = max(1, cfg.train.batch_size // world)
+    steps_per_epoch = len(images) // (per_rank_batch * world)
+    if steps_per_epoch == 0:
+        raise JdvaeError(f"training split has {len(images)} images, fewer than one batch of {cfg.train.batch_size}; "
+                         f"use more images or a smaller batch")
+    total = cfg.train.epochs * steps_per_epoch
+    if cfg.train.max_steps:
+        total = min(total, cfg.train.max_steps)
+    end = total if stop_after is None else min(total, step + stop_after)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+
+    def save(step_done: int) -> None:
+        if rank != 0:
+            return
+        ckpt.save_state(out / ckpt.STATE, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                           "rng": torch.get_rng_state(), "step": step_done, "history": history})
+        ckpt.save_weights(model, out / ckpt.WEIGHTS)
+
+    bar = tqdm(total=total, initial=step, disable=not progress or rank != 0, desc=f"{cfg.model.name}", unit="step")
+    sums, count, perm, perm_epoch = {}, 0, None, -1
+    t_epoch, t_ckpt = time.perf_counter(), time.perf_counter()
+    model.train()
+    while step < end:
+        epoch, i = divmod(step, steps_per_epoch)
+        if epoch != perm_epoch:
+            g = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + epoch)
+            perm, perm_epoch = torch.randperm(len(images), generator=g), epoch
+        start = (i * world + rank) * per_rank_batch
+        idx = perm[start:start + per_rank_batch]
+        x, y, sup = to_input(images[idx], dev), labels[idx].to(dev), supervised[idx].to(dev)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, total, cfg.train)
+        with autocast:
+            fwd = net(x, y, sup, tau=cfg.train.tau)
+        loss, terms = objective(fwd, x, y, sup, cfg.train)
+        if not math.isfinite(terms["loss"]):
+            bar.close()
+            raise JdvaeError(f"loss became {terms['loss']} at step {step} (epoch {epoch}); training stopped and the "
+                             f"last good checkpoint in {out} is kept; lower --lr or check the data")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        count += 1
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + v
+        bar.update(1)
+        if step % 10 == 0:
+            bar.set_postfix({k: f"{v / count:.4g}" for k, v in sums.items()})
+        epoch_done = step % steps_per_epoch == 0 or step == total
+        if epoch_done and rank == 0:
+            seconds = time.perf_counter() - t_epoch
+            row = {"epoch": epoch + 1, "step": step, **{k: v / count for k, v in sums.items()},
+                   **validate(model, val_images, val_labels, dev),
+                   "lr": optimizer.param_groups[0]["lr"], "images_per_s": count * per_rank_batch * world / seconds}
+            history.append(row)
+            _write_csv(out / ckpt.METRICS, history)
+            sums, count, t_epoch = {}, 0, time.perf_counter()
+        minutes = (time.perf_counter() - t_ckpt) / 60
+        if epoch_done or step == end or minutes >= cfg.train.checkpoint_minutes:
+            save(step)
+            t_ckpt = time.perf_counter()
+    bar.close()
+    if step >= total and rank == 0:
+        atomic_write_json(out / ckpt.DONE, {"steps": step, "epochs": cfg.train.epochs,
+                                             "last_epoch": history[-1] if history else {}})
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return out
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())

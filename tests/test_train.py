@@ -1,0 +1,97 @@
+"""Trainer: exact resume, learning, refusal of foreign folders, NaN stop, torchrun with two processes."""
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from jdvae import train as train_module
+from jdvae.config import override, profile
+from jdvae.errors import JdvaeError
+from jdvae.train import train
+
+
+def smoke(**changes):
+    base = {"train.threads": 1, "data.n_train": 128, "data.n_val": 32, "data.n_test": 32}
+    return override(profile("smoke"), **{**base, **changes})
+
+
+def weights(run):
+    return load_file(str(run / "model.safetensors"))
+
+
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
+    cfg = smoke(**{"train.epochs": 2})  # 4 steps per epoch, 8 in all
+    train(cfg, tmp_path / "a", progress=False)
+    train(cfg, tmp_path / "b", progress=False, stop_after=3)  # stops mid-epoch
+    assert not (tmp_path / "b" / "done.json").exists()
+    train(cfg, tmp_path / "b", resume=True, progress=False, stop_after=3)  # crosses the epoch boundary
+    train(cfg, tmp_path / "b", resume=True, progress=False)
+    wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    with open(tmp_path / "b" / "metrics.csv") as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2"]
+
+
+def test_loss_falls_when_overfitting_64_images(tmp_path):
+    cfg = smoke(**{"data.n_train": 64, "train.epochs": 60, "train.lr": 2e-3,
+                   "train.lr_drop_at": 1.0, "data.supervision": 1.0})
+    train(cfg, tmp_path / "r", progress=False)
+    with open(tmp_path / "r" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    first, last = float(rows[0]["recon"]), float(rows[-1]["recon"])
+    assert last < 0.5 * first
+
+
+def test_refuses_a_folder_with_another_config_or_an_unfinished_run(tmp_path):
+    cfg = smoke()
+    train(cfg, tmp_path / "r", progress=False, stop_after=2)
+    with pytest.raises(JdvaeError, match="another config.*train.seed"):
+        train(override(cfg, **{"train.seed": 5}), tmp_path / "r", progress=False)
+    with pytest.raises(JdvaeError, match="--resume"):
+        train(cfg, tmp_path / "r", progress=False)
+
+
+def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    cfg = smoke(**{"train.epochs": 2})
+    train(cfg, tmp_path / "r", progress=False, stop_after=4)  # one full epoch, checkpointed
+    before = (tmp_path / "r" / "state.pt").read_bytes()
+    real = train_module.loss_for
+
+    def poisoned(objective):
+        fn = real(objective)
+
+        def loss(*args, **kwargs):
+            total, terms = fn(*args, **kwargs)
+            return total * float("nan"), {**terms, "loss": float("nan")}
+        return loss
+
+    monkeypatch.setattr(train_module, "loss_for", poisoned)
+    with pytest.raises(JdvaeError, match="loss became nan.*last good checkpoint"):
+        train(cfg, tmp_path / "r", resume=True, progress=False)
+    assert (tmp_path / "r" / "state.pt").read_bytes() == before
+
+
+@pytest.mark.parametrize("labels", ["glasses", "glasses,beard"])
+@pytest.mark.parametrize("model", ["PA1", "PA2", "M2", "CCVAE2", "CCVAE"])
+def test_cli_smoke_trains_every_model(model, labels, tmp_path):
+    from jdvae.cli import main
+    out = tmp_path / "run"
+    assert main(["train", "--model", model, "--profile", "smoke", "--labels", labels, "--out", str(out), "--quiet",
+                 "--set", "train.threads=1", "--set", "train.max_steps=3"]) == 0
+    assert (out / "done.json").exists() and (out / "model.safetensors").exists()
+
+
+def test_torchrun_two_cpu_processes(tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           "-m", "jdvae", "train", "--model", "PA1", "--profile", "smoke", "--out", str(out), "--quiet",
+           "--device", "cpu", "--set", "train.threads=1", "--set", "train.max_steps=4"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (out / "done.json").exists()

@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import ast
 
-from ..config import LABELS, MODELS, PROFILES, override, profile
+from ..config import LABELS, MODELS, PROFILES
 from ..errors import JdvaeError
+from ..experiment import make_config
 
 
 def register(sub) -> None:
@@ -38,27 +39,15 @@ def parse_value(text: str):
 
 def build_config(args: argparse.Namespace):
     """The RunConfig the command line describes."""
-    labels = tuple(s.strip() for s in args.labels.split(",") if s.strip())
-    changes = {"model.name": args.model, "data.labels": labels, "model.n_labels": len(labels),
-               "train.seed": args.seed}
-    if args.data:
-        changes["data.source"] = args.data
-    if args.celeba_root:
-        changes["data.celeba_root"] = args.celeba_root
-        changes.setdefault("data.source", "celeba")
-    if args.no_adain:
-        changes["model.adain"] = False
-    if args.no_tokens:
-        changes["model.tokens"] = False
+    overrides = {}
     for item in args.set:
         if "=" not in item:
             raise JdvaeError(f"--set {item!r} is not FIELD=VALUE; write e.g. --set train.epochs=10")
         key, value = item.split("=", 1)
-        changes[key.strip()] = parse_value(value.strip())
-    cfg = override(profile(args.profile), **changes)
-    cfg = override(cfg, **{"model.image_size": cfg.data.image_size})
-    cfg.validate()
-    return cfg
+        overrides[key.strip()] = parse_value(value.strip())
+    return make_config(args.model, args.profile, args.labels, args.seed, data=args.data,
+                       celeba_root=args.celeba_root, adain=not args.no_adain, tokens=not args.no_tokens,
+                       overrides=overrides)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,124 @@
+"""`jdvae reproduce`: the whole study through the numbered notebooks, resumable at every step.
+
+Order: 00_data; then every training run of the study and the judge (01_train, side by side
+as single-threaded jobs on a CPU); then 02_table1 (evaluation and claims), 03 (Fig. 2),
+04 (Fig. 3) and 05 (explorer panel). A complete run is skipped, a partial one resumed.
+Executed notebooks are written to RUNS/notebooks/.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import checkpoint as ckpt
+from .errors import JdvaeError
+from .experiment import run_name, study
+from .io import check_writable
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One papermill execution: a notebook, its parameters and the executed copy's path."""
+
+    title: str
+    notebook: str
+    parameters: tuple[tuple[str, object], ...]
+    output: Path
+
+
+def _fmt(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def _execute(job: Job, threads: int | None, log) -> float:
+    """Run one notebook with papermill in a subprocess; a failure is a JdvaeError naming the notebook."""
+    notebook = NOTEBOOKS / job.notebook
+    if not notebook.exists():
+        raise JdvaeError(f"notebook {notebook} is missing; restore the notebooks/ folder from the repository")
+    cmd = [sys.executable, "-m", "papermill", str(notebook), str(job.output), "--no-progress-bar", "--log-level", "ERROR"]
+    for name, value in job.parameters:
+        cmd += ["-p", name, str(value)] if not isinstance(value, (bool, int, float)) else ["-r", name, repr(value)]
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    t0 = time.perf_counter()
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = [line for line in (result.stderr or result.stdout).strip().splitlines() if line.strip()][-1:] or ["?"]
+        raise JdvaeError(f"{job.title} failed in {job.notebook} ({tail[0][:300]}); see {job.output}, "
+                         f"fix the cause and rerun: complete steps are kept")
+    return time.perf_counter() - t0
+
+
+def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root: str | None = None,
+              seeds: int = 1, device: str = "auto", runs: str | Path | None = None,
+              figures: str | Path = "paper_figures", jobs: int | None = None, log=print) -> Path:
+    """Train what is missing, evaluate, and draw every figure of the study; returns the figures folder."""
+    runs = Path(runs or Path("runs") / profile_name)
+    figures = Path(figures)
+    check_writable(runs)
+    check_writable(figures)
+    executed = check_writable(runs / "notebooks")
+    configs = study(profile_name, seeds, data=data, celeba_root=celeba_root)
+    cuda = device == "cuda" or (device == "auto" and _cuda())
+    jobs = jobs or (1 if cuda else max(1, min(2, os.cpu_count() or 1)))
+    threads = None if cuda or jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
+    common = (("profile", profile_name), ("data", data or configs[0].data.source),
+              ("celeba_root", celeba_root or ""), ("device", device))
+    t_start = time.perf_counter()
+    log(f"jdvae reproduce: profile {profile_name}, {len(configs)} training runs and a judge, "
+        f"{jobs} job(s) at a time; runs in {runs}, figures in {figures}")
+
+    def step(job: Job, threads: int | None = None) -> None:
+        seconds = _execute(job, threads, log)
+        log(f"  done  {job.title:<32} {_fmt(seconds)}   (elapsed {_fmt(time.perf_counter() - t_start)})")
+
+    step(Job("data overview", "00_data.ipynb", common[:3] + (("out", str(figures)),), executed / "00_data.ipynb"))
+
+    pending = []
+    for cfg in configs:
+        name = run_name(cfg)
+        if ckpt.is_complete(runs / name):
+            log(f"  skip  {name:<32} complete")
+            continue
+        params = (("model", cfg.model.name), ("labels", ",".join(cfg.data.labels)), ("seed", cfg.train.seed),
+                  ("adain", cfg.model.adain), ("tokens", cfg.model.tokens), ("threads", threads or 0),
+                  ("out", str(runs / name))) + common
+        pending.append(Job(f"train {name}", "01_train.ipynb", params, executed / f"01_train_{name}.ipynb"))
+    judge_dir = runs / "judge"
+    if not (judge_dir / "judge.safetensors").exists():
+        pending.append(Job("train judge", "01_judge.ipynb", common + (("out", str(judge_dir)), ("threads", threads or 0)),
+                           executed / "01_judge.ipynb"))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(step, job, threads): job for job in pending}
+        errors = []
+        for future in as_completed(futures):
+            try:
+                future.result()
+            except JdvaeError as e:
+                errors.append(str(e))
+                log(f"  FAIL  {futures[future].title}: {e}")
+        if errors:
+            raise JdvaeError(f"{len(errors)} training step(s) failed, first: {errors[0]}")
+
+    params = (("runs", str(runs)), ("out", str(figures)), ("device", device), ("profile", profile_name))
+    step(Job("Table 1 and claims", "02_table1.ipynb", params, executed / "02_table1.ipynb"))
+    fig_params = (("runs", str(runs)), ("out", str(figures)), ("device", device))
+    step(Job("Fig. 2 swaps", "03_fig2_swaps.ipynb", fig_params, executed / "03_fig2_swaps.ipynb"))
+    step(Job("Fig. 3 glasses and beard", "04_fig3_multilabel.ipynb", fig_params, executed / "04_fig3_multilabel.ipynb"))
+    step(Job("explorer panel", "05_explore.ipynb", fig_params, executed / "05_explore.ipynb"))
+    log(f"jdvae reproduce: finished in {_fmt(time.perf_counter() - t_start)}; see {figures}/ "
+        f"(executed notebooks in {executed})")
+    return figures
+
+
+def _cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()

@@ -95,6 +95,8 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
     rank, world, local_rank = _dist_info()
     if rank == 0:
         check_writable(out)
+        for stale in out.glob(".*.tmp"):  # left by a process killed while writing a checkpoint
+            stale.unlink(missing_ok=True)
         if _check_existing(cfg, out, resume):
             print(f"{out}: already complete, nothing to do")
             return out

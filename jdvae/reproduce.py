@@ -19,6 +19,7 @@ from . import checkpoint as ckpt
 from .errors import JdvaeError
 from .experiment import run_name, study
 from .io import check_writable
+from .train import resolve_device
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -44,7 +45,7 @@ def _execute(job: Job, threads: int | None, log) -> float:
         raise JdvaeError(f"notebook {notebook} is missing; restore the notebooks/ folder from the repository")
     cmd = [sys.executable, "-m", "papermill", str(notebook), str(job.output), "--no-progress-bar", "--log-level", "ERROR"]
     for name, value in job.parameters:
-        cmd += ["-p", name, str(value)] if not isinstance(value, (bool, int, float)) else ["-r", name, repr(value)]
+        cmd += ["-p", name, str(value)]  # papermill reads ints, floats and True/False back from the text
     env = dict(os.environ)
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -67,7 +68,8 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
     check_writable(figures)
     executed = check_writable(runs / "notebooks")
     configs = study(profile_name, seeds, data=data, celeba_root=celeba_root)
-    cuda = device == "cuda" or (device == "auto" and _cuda())
+    device = str(resolve_device(device))  # notebooks get a concrete device
+    cuda = device.startswith("cuda")
     jobs = jobs or (1 if cuda else max(1, min(2, os.cpu_count() or 1)))
     threads = None if cuda or jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
     common = (("profile", profile_name), ("data", data or configs[0].data.source),
@@ -118,7 +120,3 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
         f"(executed notebooks in {executed})")
     return figures
 
-
-def _cuda() -> bool:
-    import torch
-    return torch.cuda.is_available()

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.jdvae-installed
 PROFILE ?= quick
 PYTEST_ARGS ?=
 
-.PHONY: test reproduce venv clean-venv
+.PHONY: test reproduce venv clean-venv browser
 
 venv: $(STAMP)
 
@@ -17,7 +17,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-test: $(STAMP)
+# The browser test drives JupyterLab in Debian's Chromium; install it when missing (as root,
+# as in CI). Without it that one test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "chromium not installed: the browser test will skip"; }
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 reproduce: $(STAMP)

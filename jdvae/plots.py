@@ -1,0 +1,320 @@
+"""Figures of the paper (Fig. 2 swaps, Fig. 3 multi-label swaps) and small helpers for the notebooks.
+
+Every figure function returns a matplotlib Figure and, given `out` (a path without
+suffix), also writes it as PNG and PDF atomically. Images go in and out of the models
+as float (B, 3, S, S) in [-1, 1]; the panels show them as uint8 (S, S, 3).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure  # the object API, never pyplot: no GUI backend, safe headless
+
+from . import experiment
+from .checkpoint import METRICS, is_complete, load_run
+from .data.splits import Split, counterfactual_images, load_split
+from .errors import JdvaeError
+from .evaluate.pairs import draw_pairs
+from .evaluate.swaps import add, multi_swap, remove, to_tensor
+from .io import atomic_path
+
+FIG2_ORDER = ("PA1", "CCVAE2", "M2")  # the columns of the paper's Fig. 2, in its order
+CELL_INCHES = 1.25
+
+
+# ----------------------------------------------------------------- runs and files
+def run_name(model: str, labels: Sequence[str] | str = "glasses", seed: int = 0,
+             adain: bool = True, tokens: bool = True) -> str:
+    """Run folder name under runs/<profile>/, e.g. PA1-glasses+beard-s0 (labels as a tuple or "glasses+beard")."""
+    labels = labels.replace("+", ",") if isinstance(labels, str) else ",".join(labels)
+    return experiment.run_name(experiment.make_config(model, "smoke", labels, seed, adain=adain, tokens=tokens))
+
+
+def load_runs(runs: str | os.PathLike, models: Iterable[str], labels: Sequence[str] | str = ("glasses",),
+              seed: int = 0, device: str = "cpu") -> dict[str, tuple]:
+    """Load the finished runs `{model}-{labels}-s{seed}` found under `runs`, printing a note for each one missing."""
+    found = {}
+    for name in models:
+        folder = Path(runs) / run_name(name, labels, seed)
+        if not is_complete(folder):
+            print(f"note: {folder} is missing or unfinished; {name} is left out (train it with `jdvae train` or `jdvae reproduce`)")
+            continue
+        found[name] = load_run(folder, device)
+    return found
+
+
+def load_one(runs: str | os.PathLike, model: str, labels: Sequence[str] | str = ("glasses",), seed: int = 0,
+             device: str = "cpu") -> tuple:
+    """Load the finished run `{model}-{labels}-s{seed}` under `runs`; a missing one is a JdvaeError."""
+    folder = Path(runs) / run_name(model, labels, seed)
+    if not is_complete(folder):
+        raise JdvaeError(f"{folder} is missing or unfinished; train it with `jdvae train --model {model} "
+                         f"--labels {folder.name.split('-')[-2].replace('+', ',')} --out {folder}`")
+    return load_run(folder, device)
+
+
+def test_split_of(runs: Mapping[str, tuple]) -> Split:
+    """The test split the runs were trained for; they must share one data config (labels aside)."""
+    if not runs:
+        raise JdvaeError("no trained runs were found; train them first (`jdvae reproduce` or `jdvae train`)")
+    cfgs = [cfg for _, cfg in runs.values()]
+    labels = tuple(dict.fromkeys(n for c in cfgs for n in c.data.labels))
+    datas = {replace(c.data, labels=labels) for c in cfgs}
+    if len(datas) > 1:
+        raise JdvaeError(f"the runs {', '.join(runs)} were trained on different data; compare runs of one profile")
+    return load_split(datas.pop(), "test", progress=False)
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, formats: Sequence[str] = ("png", "pdf"),
+                dpi: int = 150) -> list[Path]:
+    """Write `fig` as path.png, path.pdf, ... each atomically; return the written paths."""
+    written = []
+    for fmt in formats:
+        target = Path(f"{path}.{fmt}")
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+        written.append(target)
+    return written
+
+
+# ----------------------------------------------------------------- image helpers
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """float (B, 3, S, S) in [-1, 1] -> uint8 (B, S, S, 3)."""
+    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def labels_for(cfg, split: Split, rows) -> torch.Tensor:
+    """The model's labels (in cfg.data.labels order) of split rows, as float (N, K)."""
+    missing = [n for n in cfg.data.labels if n not in split.label_names]
+    if missing:
+        raise JdvaeError(f"the split has no {', '.join(missing)} labels (it has {', '.join(split.label_names)}); "
+                         f"load the split with the run's data config")
+    cols = [split.label_names.index(n) for n in cfg.data.labels]
+    return torch.from_numpy(split.labels[np.asarray(rows)][:, cols]).float()
+
+
+def check_size(cfg, split: Split) -> None:
+    """Refuse a split whose image size differs from the model's."""
+    if cfg.data.image_size != split.images.shape[1]:
+        raise JdvaeError(f"the model was trained on {cfg.data.image_size} px images but the split has "
+                         f"{split.images.shape[1]} px; load the split with the run's data config")
+
+
+def model_inputs(model, cfg, split: Split, rows) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, y) tensors of split rows on the model's device."""
+    check_size(cfg, split)
+    dev = model.device
+    return to_tensor(split.images[np.asarray(rows)], dev), labels_for(cfg, split, rows).to(dev)
+
+
+class PanelFigure(Figure):
+    """A matplotlib Figure that Jupyter shows as PNG without pyplot."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+        return buf.getvalue()
+
+
+def _grid(nrows: int, ncols: int, title: str | None = None) -> tuple[Figure, np.ndarray]:
+    """A figure of nrows x ncols image axes without ticks."""
+    fig = PanelFigure(figsize=(ncols * CELL_INCHES, nrows * CELL_INCHES + (0.5 if title else 0.2)), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(nrows, ncols, squeeze=False))
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig, axes
+
+
+def _show(ax, image: np.ndarray | None, title: str | None = None, ylabel: str | None = None) -> None:
+    if image is not None:
+        ax.imshow(image, interpolation="nearest")
+    if title:
+        ax.set_title(title, fontsize=7)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=7)
+
+
+def _finish(fig: Figure, out) -> Figure:
+    if out is not None:
+        save_figure(fig, out)
+    return fig
+
+
+# ----------------------------------------------------------------- Fig. 2
+def fig2(runs: Mapping[str, tuple], test_split: Split, n_pairs: int = 5, seed: int = 0, out=None,
+         label: str = "glasses") -> Figure:
+    """Paper Fig. 2: I_w with the glasses of I_g, then I_g without glasses, per model (PA1, CCVAE2, M2)."""
+    if not runs:
+        raise JdvaeError("fig2 needs at least one trained run (PA1, CCVAE2 or M2); train them first")
+    if label not in test_split.label_names:
+        raise JdvaeError(f"the test split has no {label!r} labels (it has {', '.join(test_split.label_names)})")
+    pairing = draw_pairs(test_split.labels[:, test_split.label_names.index(label)], seed, label)
+    if not pairing.defined:
+        raise JdvaeError(f"cannot draw Fig. 2 pairs: {pairing.note}")
+    g, w = pairing.g[:n_pairs], pairing.w[:n_pairs]
+    names = [n for n in FIG2_ORDER if n in runs] + [n for n in runs if n not in FIG2_ORDER]
+
+    added, removed = {}, {}
+    for name in names:
+        model, cfg = runs[name]
+        if label not in cfg.data.labels:
+            raise JdvaeError(f"the {name} run was trained without the {label!r} label; pass runs trained on it")
+        k = cfg.data.labels.index(label)
+        x_g, y_g = model_inputs(model, cfg, test_split, g)
+        x_w, y_w = model_inputs(model, cfg, test_split, w)
+        added[name] = to_uint8(add(model, x_w, y_w, x_g, y_g, k))  # I_w with I_g's glasses
+        removed[name] = to_uint8(remove(model, x_g, y_g, x_w, y_w, k))  # I_g without glasses
+    truth = test_split.factors is not None
+    columns: list[tuple[str, np.ndarray]] = [("$I_g$", test_split.images[g]), ("$I_w$", test_split.images[w])]
+    columns += [(f"{n}\n$I_w$ + {label}", added[n]) for n in names]
+    if truth:
+        columns.append((f"truth\n$I_w$ + {label}", counterfactual_images(test_split, w, g, label)))
+    columns += [(f"{n}\n$I_g$ − {label}", removed[n]) for n in names]
+    if truth:
+        columns.append((f"truth\n$I_g$ − {label}", counterfactual_images(test_split, g, None, label)))
+
+    profile = next(iter(runs.values()))[1].profile
+    fig, axes = _grid(len(g), len(columns), f"Fig. 2 ({profile} profile, pairs seed {seed}): {label} swaps")
+    for c, (title, images) in enumerate(columns):
+        for r in range(len(g)):
+            _show(axes[r, c], images[r], title if r == 0 else None)
+    return _finish(fig, out)
+
+
+# ----------------------------------------------------------------- Fig. 3
+def _pick(labels: np.ndarray, want: dict[int, int], n: int, rng: np.random.Generator,
+          prefer: dict[int, int] | None = None) -> np.ndarray:
+    """n rows whose label columns match `want`, preferring rows that also match `prefer`."""
+    ok = np.all([labels[:, k] == v for k, v in want.items()], axis=0)
+    rows = np.flatnonzero(ok)
+    if prefer:
+        best = rows[np.all([labels[rows, k] == v for k, v in prefer.items()], axis=0)]
+        rows = best if len(best) >= n else rows
+    if len(rows) < n:
+        raise JdvaeError(f"the test split has only {len(rows)} images with labels {want}; Fig. 3 needs {n}")
+    return np.sort(rng.choice(rows, size=n, replace=False))
+
+
+def fig3(model, cfg, test_split: Split, n: int = 3, seed: int = 0, out=None, truth: bool = True) -> Figure:
+    """Paper Fig. 3: faces (first column) get the glasses of the first row's donors and the beard of their row's last image."""
+    if not {"glasses", "beard"} <= set(cfg.data.labels):
+        raise JdvaeError(f"Fig. 3 needs a model trained with the labels glasses and beard (this one has "
+                         f"{', '.join(cfg.data.labels)}); train one with `--labels glasses,beard`")
+    names = test_split.label_names
+    if not {"glasses", "beard"} <= set(names):
+        raise JdvaeError("Fig. 3 needs a test split with glasses and beard labels; load it with the run's data config")
+    kg, kb = names.index("glasses"), names.index("beard")
+    rng = np.random.default_rng(seed)
+    faces = _pick(test_split.labels, {kg: 0, kb: 0}, n, rng)
+    glasses = _pick(test_split.labels, {kg: 1}, n, rng, prefer={kb: 0})
+    beards = _pick(test_split.labels, {kb: 1}, n, rng, prefer={kg: 0})
+
+    x_f, y_f = model_inputs(model, cfg, test_split, faces)
+    x_g, y_g = model_inputs(model, cfg, test_split, glasses)
+    x_b, y_b = model_inputs(model, cfg, test_split, beards)
+    mg, mb = cfg.data.labels.index("glasses"), cfg.data.labels.index("beard")
+    cells = np.stack([  # (n rows, n columns, S, S, 3)
+        to_uint8(multi_swap(model, x_f[i:i + 1].expand(n, -1, -1, -1), y_f[i:i + 1].expand(n, -1),
+                            glasses_from=(x_g, y_g),
+                            beard_from=(x_b[i:i + 1].expand(n, -1, -1, -1), y_b[i:i + 1].expand(n, -1)),
+                            k_glasses=mg, k_beard=mb))
+        for i in range(n)])
+    panels = [(f"{cfg.model.name}", cells)]
+    if truth and test_split.factors is not None:
+        panels.append(("truth (SynthFaces counterfactual)", _fig3_truth(test_split, faces, glasses, beards)))
+
+    fig, axes = _grid(n + 1, len(panels) * (n + 2), f"Fig. 3 ({cfg.profile} profile, seed {seed}): "
+                                                    f"glasses from the top row, beard from the right column")
+    for p, (title, grid) in enumerate(panels):
+        c0 = p * (n + 2)
+        axes[0, c0].axis("off")
+        axes[0, c0].text(0.5, 0.5, title, ha="center", va="center", fontsize=7, wrap=True,
+                         transform=axes[0, c0].transAxes)
+        axes[0, c0 + n + 1].set_visible(False)
+        for j in range(n):
+            _show(axes[0, c0 + 1 + j], test_split.images[glasses[j]], "glasses donor")
+        for i in range(n):
+            _show(axes[1 + i, c0], test_split.images[faces[i]], "face" if i == 0 else None)
+            for j in range(n):
+                _show(axes[1 + i, c0 + 1 + j], grid[i, j])
+            _show(axes[1 + i, c0 + n + 1], test_split.images[beards[i]], "beard donor" if i == 0 else None)
+    return _finish(fig, out)
+
+
+def _fig3_truth(split: Split, faces, glasses, beards) -> np.ndarray:
+    """True Fig. 3 cells from the SynthFaces renderer: (n, n, S, S, 3)."""
+    from .data import synthfaces
+
+    n, size = len(faces), split.images.shape[1]
+    rows = np.repeat(faces, n)  # row i, column j -> face i
+    f = synthfaces.subset(split.factors, rows)
+    f = synthfaces.with_label_of(f, synthfaces.subset(split.factors, np.tile(glasses, n)), "glasses")
+    f = synthfaces.with_label_of(f, synthfaces.subset(split.factors, np.repeat(beards, n)), "beard")
+    return synthfaces.render(f, size).reshape(n, n, size, size, 3)
+
+
+# ----------------------------------------------------------------- notebook helpers
+@torch.inference_mode()
+def sample_grid(model, n: int = 16, y: torch.Tensor | None = None, seed: int = 0, out=None) -> Figure:
+    """n images from the prior p(y) p(z) p(u|y) (y given (n, K) or uniform), on a square-ish grid."""
+    gen = torch.Generator().manual_seed(seed)
+    images = to_uint8(model.sample(n, y, generator=gen))  # a CPU generator works for any device
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    fig, axes = _grid(rows, cols, f"samples from the prior ({model.cfg.name})")
+    for i, ax in enumerate(axes.flat):
+        if i < n:
+            _show(ax, images[i])
+        else:
+            ax.set_visible(False)
+    return _finish(fig, out)
+
+
+def read_metrics(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The columns of a run's metrics.csv as float arrays (one row per epoch)."""
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        raise JdvaeError(f"{path} is missing; the run has not finished an epoch yet")
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    keys = list(rows[0]) if rows else []
+    return {k: np.array([float(r[k]) if r.get(k) not in (None, "") else np.nan for r in rows]) for k in keys}
+
+
+def training_curves(run_dirs: Iterable[str | os.PathLike] | Mapping[str, str | os.PathLike],
+                    keys: Sequence[str] = ("loss", "recon", "val_bca"), out=None) -> Figure:
+    """Loss, reconstruction and validation BCA against the epoch, one line per run."""
+    items = run_dirs.items() if isinstance(run_dirs, Mapping) else [(Path(d).name, d) for d in run_dirs]
+    fig = PanelFigure(figsize=(3.2 * len(keys), 2.8), layout="constrained")
+    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    plotted = 0
+    for name, folder in items:
+        try:
+            m = read_metrics(folder)
+        except JdvaeError as e:
+            print(f"note: {e}")
+            continue
+        plotted += 1
+        for ax, key in zip(axes, keys):
+            if key in m:
+                ax.plot(m["epoch"], m[key], marker="o", ms=3, label=name)
+    if not plotted:
+        raise JdvaeError("none of the runs has a metrics.csv yet; train them first")
+    for ax, key in zip(axes, keys):
+        ax.set_xlabel("epoch")
+        ax.set_title(key, fontsize=9)
+    axes[-1].legend(fontsize=6)
+    return _finish(fig, out)

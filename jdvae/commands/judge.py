@@ -1,0 +1,35 @@
+"""`jdvae judge`: train the independent judge of Table 1 for a profile."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import PROFILES
+from ..io import check_writable
+
+
+def register(subparsers) -> None:
+    """Add the `judge` subcommand."""
+    p = subparsers.add_parser("judge", help="train the judge (ResNet) that classifies swapped images",
+                              description=__doc__)
+    p.add_argument("--profile", default="quick", choices=list(PROFILES), help="data and budget (default: quick)")
+    p.add_argument("--out", required=True, type=Path, help="folder for judge_config.json and judge.safetensors")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+    p.add_argument("--max-images", type=int, default=None, help="override the profile's training subset size")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    """Train, save and print the judge's balanced accuracies."""
+    from ..evaluate.judge import judge_config, train_judge
+
+    changes = {k: v for k, v in (("epochs", args.epochs), ("max_images", args.max_images)) if v is not None}
+    cfg = judge_config(args.profile, **changes)
+    check_writable(args.out)
+    judge = train_judge(cfg, args.out, device=args.device, progress=not args.no_progress)
+    r = judge.report
+    bca = ", ".join(f"{k} {100 * v:.2f} %" for k, v in r["test_bca"].items() if v is not None)
+    print(f"judge {cfg.arch} ({r['init']}) trained in {r['train_seconds']} s on {r['train_images']} images; "
+          f"test balanced accuracy: {bca}; saved to {args.out}")
+    return 0

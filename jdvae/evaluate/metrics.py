@@ -1,0 +1,225 @@
+"""Table 1 metrics (paper section 3) and the SynthFaces-only measures of REPRODUCTION.md section 5.
+
+- SR(-) / SR(+): share of removals the judge classifies y=0 / additions classified y=1.
+- BCA: (TPR + TNR) / 2 of the model's own classifier on the whole test split.
+- LPIPS between the pair images and their reconstructions (see lpips_metric.py).
+- Counterfactual error (SynthFaces): MSE and SSIM between each swap and the true
+  counterfactual rendering, beside the same distances for a plain reconstruction.
+- Feature transfer (SynthFaces): are the glasses added to I_w those of I_g, read by the
+  judge's feature head. Leakage: ridge-probe R^2 of the glasses features from mu_u and mu_z.
+SR and BCA are returned in percent, as in the paper's table.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from .pairs import draw_pairs
+from .swaps import Latents, decode, encode_means, exchanged, to_tensor
+
+# SynthFaces factor names of the glasses features (jdvae.data.synthfaces.GLASSES_FEATURES).
+SHAPE_KEY, COLOUR_KEY, TINT_KEY = "glasses_shape", "glasses_color", "glasses_tint"
+EXTRA_KEYS = ("glasses_size", "glasses_thickness")  # also probed
+N_SHAPES = 3
+
+
+# ---------------------------------------------------------------- pure metrics
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
+    """BCA = (TPR + TNR) / 2 for binary labels, as a fraction; None when one class is absent."""
+    y_true, y_pred = np.asarray(y_true).astype(bool), np.asarray(y_pred).astype(bool)
+    if y_true.all() or not y_true.any():
+        return None
+    return 0.5 * float(y_pred[y_true].mean() + (~y_pred[~y_true]).mean())
+
+
+def success_rate(probs: Tensor | np.ndarray, target: int) -> float | None:
+    """Share of images the judge classifies as `target` (P(y=1) > 0.5 means y=1); None for no image."""
+    pred = np.asarray(probs).reshape(-1) > 0.5
+    return float((pred == bool(target)).mean()) if len(pred) else None
+
+
+def mse(a: Tensor, b: Tensor) -> Tensor:
+    """Per-image mean squared error (B,) over C*H*W, images in [-1, 1]."""
+    return ((a.float() - b.float()) ** 2).flatten(1).mean(1)
+
+
+def _gaussian_window(size: int, sigma: float) -> Tensor:
+    g = torch.exp(-((torch.arange(size) - (size - 1) / 2) ** 2) / (2 * sigma ** 2))
+    g = g / g.sum()
+    return g[:, None] * g[None, :]  # (size, size)
+
+
+def ssim(a: Tensor, b: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
+    """Per-image SSIM (B,) (Wang et al. 2004; gaussian window, valid region) of images in [-1, 1]."""
+    a, b = (a.float() + 1) / 2, (b.float() + 1) / 2  # data range 1
+    c = a.shape[1]
+    window = min(window, a.shape[-1], a.shape[-2])
+    w = _gaussian_window(window, sigma).to(a).expand(c, 1, window, window)  # (C, 1, k, k)
+    blur = lambda t: F.conv2d(t, w, groups=c)  # noqa: E731
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2
+    cov = blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return s.flatten(1).mean(1)
+
+
+def ridge_r2(x_train: np.ndarray, t_train: np.ndarray, x_test: np.ndarray, t_test: np.ndarray,
+             lam: float = 1.0) -> float | None:
+    """R^2 on test of a closed-form ridge probe t = x W + b fit on train (uniform mean over target columns)."""
+    if x_train.shape[1] == 0 or len(x_train) < 2 or len(x_test) < 2:
+        return None
+    mx, sx = x_train.mean(0), x_train.std(0) + 1e-8
+    mt = t_train.mean(0)
+    xs = (x_train - mx) / sx  # (N, D)
+    w = np.linalg.solve(xs.T @ xs + lam * np.eye(xs.shape[1]), xs.T @ (t_train - mt))  # (D, F)
+    pred = (x_test - mx) / sx @ w + mt
+    ss_tot = ((t_test - t_test.mean(0)) ** 2).sum(0)
+    ok = ss_tot > 1e-12
+    if not ok.any():
+        return None
+    return float(np.mean(1 - ((t_test - pred) ** 2).sum(0)[ok] / ss_tot[ok]))
+
+
+def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+    """Mean and (population) std over seeds, ignoring undefined values."""
+    vals = [v for v in values if v is not None and not np.isnan(v)]
+    if not vals:
+        return None, None
+    return float(np.mean(vals)), float(np.std(vals))
+
+
+# ---------------------------------------------------------------- SynthFaces truth
+def glasses_targets(factors: dict[str, np.ndarray], idx=slice(None)):
+    """(shape (N,) int64, colour (N, 3) in [0, 1], tint (N,)) of the images `idx`."""
+    colour = np.asarray(factors[COLOUR_KEY][idx], dtype=np.float32).reshape(-1, 3)
+    return (np.asarray(factors[SHAPE_KEY][idx], dtype=np.int64).reshape(-1), colour,
+            np.asarray(factors[TINT_KEY][idx], dtype=np.float32).reshape(-1))
+
+
+def glasses_feature_matrix(factors: dict[str, np.ndarray], idx=slice(None)) -> np.ndarray:
+    """Probe targets (N, F): one-hot frame shape, frame colour, tint, and lens size/thickness when present."""
+    shape, colour, tint = glasses_targets(factors, idx)
+    cols = [np.eye(N_SHAPES, dtype=np.float32)[shape], colour, tint[:, None]]
+    cols += [np.asarray(factors[k][idx], dtype=np.float32).reshape(len(shape), -1) for k in EXTRA_KEYS if k in factors]
+    return np.concatenate(cols, axis=1)
+
+
+def counterfactuals(renderer, factors, g: np.ndarray, w: np.ndarray, label: str, size: int):
+    """True renderings (uint8 (P, S, S, 3)): I_w with I_g's label features, and I_g without the label."""
+    f_g, f_w = renderer.subset(factors, g), renderer.subset(factors, w)
+    added = renderer.render(renderer.with_label_of(f_w, f_g, label, present=True), size)
+    removed = renderer.render(renderer.without_label(f_g, label), size)
+    return added, removed
+
+
+# ---------------------------------------------------------------- one model
+@torch.inference_mode()
+def _encode_all(model, images: np.ndarray, y: Tensor, device, batch_size: int, progress: bool = False) -> Latents:
+    from tqdm.auto import tqdm
+
+    starts = tqdm(range(0, len(images), batch_size), desc="encode", leave=False, disable=not progress)
+    parts = [encode_means(model, to_tensor(images[i:i + batch_size], device), y[i:i + batch_size].to(device))
+             for i in starts]
+    return Latents(*(torch.cat([getattr(p, f).cpu() for p in parts]) for f in Latents._fields))
+
+
+@torch.inference_mode()
+def _decode_all(model, lat: Latents, device, batch_size: int) -> Tensor:
+    return torch.cat([decode(model, Latents(*(t[i:i + batch_size].to(device) for t in lat))).cpu()
+                      for i in range(0, len(lat.z), batch_size)])
+
+
+@torch.inference_mode()
+def _classify_all(model, images: np.ndarray, device, batch_size: int) -> np.ndarray:
+    return torch.cat([model.classify(to_tensor(images[i:i + batch_size], device)).cpu()
+                      for i in range(0, len(images), batch_size)]).numpy()
+
+
+def _pct(v: float | None) -> float | None:
+    return None if v is None else 100.0 * v
+
+
+def evaluate_model(model, test, labels: tuple[str, ...], judge, lpips=None, pair_seed: int = 0, train=None,
+                   renderer=None, device="cpu", batch_size: int = 128, probe_max: int = 2000,
+                   progress: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
+    """Every metric of one trained model on the test split: ({'sr_minus/glasses': ..., ...}, notes)."""
+    model.eval()
+    images = test.images  # uint8 (N, S, S, 3); converted batch by batch
+    y = torch.from_numpy(test.labels).float()  # (N, K)
+    lat = _encode_all(model, images, y, device, batch_size, progress)  # on CPU
+    probs = _classify_all(model, images, device, batch_size)  # (N, K)
+    factors = test.factors
+    m: dict[str, Any] = {"lpips": None}
+    notes: dict[str, str] = {}
+    if lpips is None or not lpips.available:
+        notes["lpips"] = "unavailable: " + (lpips.reason if lpips is not None else "not computed")
+    elif test.labels[:, 0].all() or not test.labels[:, 0].any():
+        notes["lpips"] = f"undefined: no pairs for {labels[0]}"
+    for k, name in enumerate(labels):
+        m[f"bca/{name}"] = _pct(balanced_accuracy(test.labels[:, k], probs[:, k] > 0.5))
+        pairing = draw_pairs(test.labels[:, k], pair_seed, name)
+        m[f"pairs/{name}"] = len(pairing)
+        if pairing.note:
+            notes[f"pairs/{name}"] = pairing.note
+        if not pairing.defined:
+            m[f"sr_minus/{name}"] = m[f"sr_plus/{name}"] = None
+            continue
+        g, w = pairing.g, pairing.w
+        removal = _decode_all(model, exchanged(lat.take(g), lat.take(w), k, 0.0), device, batch_size)  # (P, 3, S, S)
+        addition = _decode_all(model, exchanged(lat.take(w), lat.take(g), k, 1.0), device, batch_size)
+        m[f"sr_minus/{name}"] = _pct(success_rate(judge.prob(removal, name), 0))
+        m[f"sr_plus/{name}"] = _pct(success_rate(judge.prob(addition, name), 1))
+        pair_idx = np.concatenate([g, w])
+        originals = to_tensor(images[pair_idx])  # (2P, 3, S, S)
+        recon = _decode_all(model, lat.take(pair_idx), device, batch_size)
+        if k == 0 and lpips is not None and lpips.available:  # LPIPS on the pair images of the first label
+            m["lpips"] = float(torch.cat([lpips(originals[i:i + batch_size].to(device),
+                                                recon[i:i + batch_size].to(device)).cpu()
+                                          for i in range(0, len(pair_idx), batch_size)]).mean())
+        if renderer is not None and factors is not None:
+            added, removed = counterfactuals(renderer, factors, g, w, name, images.shape[1])
+            added, removed = to_tensor(added), to_tensor(removed)
+            m[f"cf_add_mse/{name}"] = float(mse(addition, added).mean())
+            m[f"cf_add_ssim/{name}"] = float(ssim(addition, added).mean())
+            m[f"cf_remove_mse/{name}"] = float(mse(removal, removed).mean())
+            m[f"cf_remove_ssim/{name}"] = float(ssim(removal, removed).mean())
+            m[f"recon_mse/{name}"] = float(mse(recon, originals).mean())
+            m[f"recon_ssim/{name}"] = float(ssim(recon, originals).mean())
+            if name == "glasses" and getattr(judge, "has_features", False):
+                m.update(_feature_transfer(judge, addition, factors, g, "transfer"))  # the model's additions
+                # the same read on the true renderings: the judge's own ceiling
+                m.update(_feature_transfer(judge, added, factors, g, "transfer_ref"))
+        if name == "glasses" and train is not None and factors is not None and train.factors is not None:
+            m.update(_leakage(model, train, lat, factors, test.labels[:, k], k, device, batch_size, probe_max, notes))
+    return m, notes
+
+
+def _feature_transfer(judge, images: Tensor, factors, g: np.ndarray, prefix: str) -> dict[str, float]:
+    """Are the glasses in `images` those of I_g: frame-shape accuracy, colour and tint mean absolute errors."""
+    read = judge.features(images)
+    shape, colour, tint = glasses_targets(factors, g)
+    return {f"{prefix}_shape_acc/glasses": 100.0 * float((read.shape_logits.argmax(1).numpy() == shape).mean()),
+            f"{prefix}_colour_mae/glasses": float(np.abs(read.colour.numpy() - colour).mean()),
+            f"{prefix}_tint_mae/glasses": float(np.abs(read.tint.numpy() - tint).mean())}
+
+
+def _leakage(model, train, test_lat: Latents, test_factors, test_labels_k, k, device, batch_size, probe_max, notes):
+    """Ridge-probe R^2 of the glasses features from mu_u[k] and from mu_z (fit on train, scored on test)."""
+    tr = np.flatnonzero(train.labels[:, k] == 1)
+    tr = np.sort(np.random.default_rng(0).choice(tr, size=min(probe_max, len(tr)), replace=False))
+    te = np.flatnonzero(test_labels_k == 1)
+    if len(tr) < 2 or len(te) < 2:
+        notes["r2_u/glasses"] = notes["r2_z/glasses"] = "undefined: too few images with glasses"
+        return {"r2_u/glasses": None, "r2_z/glasses": None}
+    lat_tr = _encode_all(model, train.images[tr], torch.from_numpy(train.labels[tr]).float(), device, batch_size)
+    t_tr, t_te = glasses_feature_matrix(train.factors, tr), glasses_feature_matrix(test_factors, te)
+    u_tr, u_te = lat_tr.u[:, k].numpy(), test_lat.u[te, k].numpy()  # (n, U)
+    if u_tr.shape[1] == 0:
+        notes["r2_u/glasses"] = "undefined: the model has no u"
+    return {"r2_u/glasses": ridge_r2(u_tr, t_tr, u_te, t_te),
+            "r2_z/glasses": ridge_r2(lat_tr.z.numpy(), t_tr, test_lat.z[te].numpy(), t_te)}

@@ -1,0 +1,232 @@
+"""Table 1 of the paper from a folder of trained runs: table1.csv, table1.md and metrics.json.
+
+Every complete run folder (config.json + model.safetensors + done.json) is evaluated
+with one judge; runs that differ only by their training seed form one row (mean ± std).
+Rows: the five models, the PA1 ablations "PA1 (no AdaIN)" / "PA1 (no tokens)", and a
+separate section for multi-label runs (glasses + beard).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import RunConfig, diff
+from ..errors import JdvaeError
+from ..io import atomic_write_json, atomic_write_text, check_writable
+from .judge import CONFIG_FILE, Judge, judge_config, load_judge, train_judge
+from .lpips_metric import load_lpips
+from .metrics import evaluate_model, mean_std
+
+# Paper, Table 1 (CelebA 128 px, glasses, supervision 0.2): SR(-) %, SR(+) %, LPIPS, BCA %.
+PAPER = {
+    "CCVAE": {"sr_minus": 99.38, "sr_plus": 19.37, "lpips": 0.4414, "bca": 95.45},
+    "CCVAE2": {"sr_minus": 95.52, "sr_plus": 47.68, "lpips": 0.2549, "bca": 94.26},
+    "M2": {"sr_minus": 80.34, "sr_plus": 33.03, "lpips": 0.2564, "bca": 96.13},
+    "PA1": {"sr_minus": 96.31, "sr_plus": 59.85, "lpips": 0.2484, "bca": 96.55},
+    "PA2": {"sr_minus": 94.98, "sr_plus": 64.25, "lpips": 0.2416, "bca": 97.09},
+    "PA1 (no AdaIN)": {"lpips": 0.3059},  # paper section 3, text
+    "PA1 (no tokens)": {"sr_plus": 47.23},
+}
+ROW_ORDER = ("CCVAE", "CCVAE2", "M2", "PA1", "PA2", "PA1 (no AdaIN)", "PA1 (no tokens)")
+MAIN = ("sr_minus", "sr_plus", "lpips", "bca")
+SYNTH = ("cf_add_mse", "cf_add_ssim", "cf_remove_mse", "cf_remove_ssim", "recon_mse", "recon_ssim",
+         "transfer_shape_acc", "transfer_colour_mae", "transfer_tint_mae",
+         "transfer_ref_shape_acc", "transfer_ref_colour_mae", "transfer_ref_tint_mae", "r2_u", "r2_z")
+HEADERS = {"sr_minus": "SR(−) %", "sr_plus": "SR(+) %", "lpips": "LPIPS", "bca": "BCA %",
+           "cf_add_mse": "add MSE", "cf_add_ssim": "add SSIM", "cf_remove_mse": "remove MSE",
+           "cf_remove_ssim": "remove SSIM", "recon_mse": "recon MSE", "recon_ssim": "recon SSIM",
+           "transfer_shape_acc": "shape acc %", "transfer_colour_mae": "colour MAE", "transfer_tint_mae": "tint MAE",
+           "transfer_ref_shape_acc": "ref shape acc %", "transfer_ref_colour_mae": "ref colour MAE",
+           "transfer_ref_tint_mae": "ref tint MAE", "r2_u": "R² from μ_u", "r2_z": "R² from μ_z"}
+UNITS = {"sr_minus": "percent", "sr_plus": "percent", "bca": "percent", "lpips": "LPIPS distance (AlexNet, v0.1)",
+         "cf_*_mse / recon_mse": "mean squared error of images in [-1, 1]", "*_ssim": "SSIM in [-1, 1], data range 1",
+         "transfer_shape_acc": "percent", "transfer_*_mae": "mean absolute error in [0, 1] units",
+         "r2_*": "coefficient of determination of a ridge probe"}
+
+
+def row_name(cfg: RunConfig) -> str:
+    """The Table 1 row of a run: model name, with the PA1 ablations named as in the paper's text."""
+    name = cfg.model.name
+    if not cfg.model.adain:
+        name += " (no AdaIN)"
+    if not cfg.model.tokens:
+        name += " (no tokens)"
+    return name
+
+
+def find_runs(runs_dir: Path, exclude: Path | None = None) -> tuple[list[Path], list[str]]:
+    """Complete run folders under `runs_dir` and a note for each incomplete one."""
+    from ..checkpoint import is_complete
+
+    runs, skipped = [], []
+    for cfg_file in sorted(runs_dir.rglob("config.json")):
+        run = cfg_file.parent
+        if exclude is not None and (run == exclude or exclude in run.parents):
+            continue
+        (runs if is_complete(run) else skipped).append(run)
+    return runs, [f"{run}: incomplete (no weights or done marker), skipped" for run in skipped]
+
+
+def _get_judge(judge_dir: Path, cfg: RunConfig, device: str, progress: bool) -> Judge:
+    if (judge_dir / CONFIG_FILE).is_file():
+        return load_judge(judge_dir, device)
+    jcfg = judge_config(cfg.profile, data=cfg.data)
+    print(f"no judge in {judge_dir}: training one ({jcfg.arch}, {jcfg.epochs} epochs, profile {cfg.profile})",
+          file=sys.stderr)
+    return train_judge(jcfg, judge_dir, device=device, progress=progress)
+
+
+def _check_judge(judge: Judge, cfg: RunConfig, run: Path) -> None:
+    j = judge.cfg.data
+    if (j.source, j.image_size) != (cfg.data.source, cfg.data.image_size) or not set(cfg.data.labels) <= set(j.labels):
+        raise JdvaeError(f"the judge was trained on {j.source} {j.image_size} px {list(j.labels)} but {run} uses "
+                         f"{cfg.data.source} {cfg.data.image_size} px {list(cfg.data.labels)}; pass a matching --judge")
+
+
+def versions() -> dict[str, str]:
+    """Library versions recorded beside the numbers."""
+    import lpips
+    import torchvision
+
+    from .. import __version__
+    return {"jdvae": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": np.__version__,
+            "lpips": getattr(lpips, "__version__", "unknown")}
+
+
+def evaluate_runs(runs_dir: str | Path, out: str | Path, judge_dir: str | Path | None = None, device: str = "cpu",
+                  pair_seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Evaluate every complete run in `runs_dir`; write table1.csv, table1.md, metrics.json into `out`."""
+    from tqdm.auto import tqdm
+
+    from ..checkpoint import load_run, read_config
+    from ..data import synthfaces
+    from ..data.splits import load_split
+
+    runs_dir, out = Path(runs_dir), check_writable(out)
+    judge_dir = Path(judge_dir) if judge_dir is not None else runs_dir / "judge"
+    runs, skipped = find_runs(runs_dir, exclude=judge_dir)
+    runs.sort(key=lambda r: json.dumps(read_config(r).to_dict()["data"], sort_keys=True))  # one data set at a time
+    if not runs:
+        raise JdvaeError(f"no complete run in {runs_dir}; train models first (`jdvae train --out {runs_dir}/NAME`)")
+    lp = load_lpips(device)
+    judge, splits, results = None, {}, []
+    for run in tqdm(runs, desc="models", disable=not progress):
+        model, cfg = load_run(run, device)
+        if judge is None:
+            judge = _get_judge(judge_dir, cfg, device, progress)
+        _check_judge(judge, cfg, run)
+        key = cfg.data
+        if key not in splits:  # keep one data set in memory at a time
+            synth = cfg.data.source == "synthfaces"
+            splits = {key: (load_split(cfg.data, "test", progress=progress),
+                            load_split(cfg.data, "train", progress=progress) if synth else None)}
+        test, train = splits[key]
+        renderer = synthfaces if cfg.data.source == "synthfaces" else None
+        m, notes = evaluate_model(model, test, cfg.data.labels, judge, lp, pair_seed, train, renderer, device,
+                                  progress=progress)
+        results.append({"run": str(run), "row": row_name(cfg), "labels": list(cfg.data.labels),
+                        "seed": cfg.train.seed, "config": cfg.to_dict(), "metrics": m, "notes": notes})
+    rows = aggregate(results)
+    report = {"pair_seed": pair_seed, "versions": versions(), "units": UNITS, "paper": PAPER,
+              "judge": {"dir": str(judge_dir), "arch": judge.cfg.arch, "config": judge.cfg.to_dict(),
+                        "report": judge.report},
+              "lpips": {"available": lp.available, "reason": lp.reason},
+              "runs": results, "rows": rows, "skipped": skipped}
+    atomic_write_json(out / "metrics.json", report)
+    atomic_write_text(out / "table1.csv", to_csv(rows))
+    atomic_write_text(out / "table1.md", to_markdown(rows, report))
+    return report
+
+
+def aggregate(results: list[dict]) -> list[dict]:
+    """One row per (label set, model row, label): mean and std of every metric over seeds."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in results:
+        groups[(tuple(r["labels"]), r["row"])].append(r)
+    order = lambda k: (len(k[0]), k[0], ROW_ORDER.index(k[1]) if k[1] in ROW_ORDER else 99, k[1])  # noqa: E731
+    rows = []
+    for labels, name in sorted(groups, key=order):
+        members = groups[(labels, name)]
+        configs = [RunConfig.from_dict(r["config"]) for r in members]
+        differ = sorted({d for c in configs[1:] for d in diff(configs[0], c) if not d.startswith("train.seed")})
+        for label in labels:
+            row = {"section": "+".join(labels), "model": name, "label": label, "seeds": len(members),
+                   "runs": [r["run"] for r in members]}
+            for metric in MAIN + SYNTH:
+                key = "lpips" if metric == "lpips" else f"{metric}/{label}"
+                row[metric], row[f"{metric}_std"] = mean_std([r["metrics"].get(key) for r in members])
+            row["notes"] = sorted({f"{k}: {v}" for r in members for k, v in r["notes"].items()
+                                   if k.endswith(f"/{label}")})  # LPIPS unavailability is stated once, globally
+            row["notes"] += [f"runs averaged here differ beyond the seed: {d}" for d in differ]
+            paper = PAPER.get(name, {}) if labels == ("glasses",) else {}
+            for metric in MAIN:
+                row[f"paper_{metric}"] = paper.get(metric)
+            rows.append(row)
+    return rows
+
+
+def to_csv(rows: list[dict]) -> str:
+    """The rows as CSV: every metric's mean and std, and the paper's value where it has one."""
+    cols = ["section", "model", "label", "seeds"] + [c for m in MAIN + SYNTH for c in (m, f"{m}_std")] \
+        + [f"paper_{m}" for m in MAIN] + ["notes"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "notes": " | ".join(row["notes"])})
+    return buf.getvalue()
+
+
+def _fmt(mean, std, n: int, metric: str) -> str:
+    if mean is None:
+        return "unavailable" if metric == "lpips" else "n/a"
+    digits = 4 if metric == "lpips" or "mse" in metric or "ssim" in metric or "mae" in metric or "r2" in metric else 2
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if n > 1 else "")
+
+
+def _md_table(rows: list[dict], metrics: tuple[str, ...], paper: bool) -> list[str]:
+    head = ["model", "seeds"] + [HEADERS[m] for m in metrics]
+    head += ["paper " + HEADERS[m] for m in metrics] if paper else []
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["model"] + ("" if r["section"] == "glasses" else f" [{r['label']}]"), str(r["seeds"])]
+        cells += [_fmt(r[m], r[f"{m}_std"], r["seeds"], m) for m in metrics]
+        if paper:
+            cells += ["" if r[f"paper_{m}"] is None else str(r[f"paper_{m}"]) for m in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def to_markdown(rows: list[dict], report: dict) -> str:
+    """table1.md: ours beside the paper's values, then the SynthFaces-only measures and the notes."""
+    judge = report["judge"]
+    test_bca = judge["report"].get("test_bca", {})
+    lines = ["# Table 1 (reproduction)", "",
+             f"Judge: {judge['arch']} ({judge['report'].get('init', 'init unknown')}); test balanced accuracy "
+             + ", ".join(f"{k} {100 * v:.2f} %" for k, v in test_bca.items() if v is not None) + ".",
+             f"Pairs drawn with seed {report['pair_seed']}. SR and BCA in percent; LPIPS: AlexNet v0.1. "
+             "Paper values: CelebA 128 px, supervision 0.2.", ""]
+    if not report["lpips"]["available"]:
+        lines += [f"LPIPS unavailable: {report['lpips']['reason']}", ""]
+    for section in dict.fromkeys(r["section"] for r in rows):
+        part = [r for r in rows if r["section"] == section]
+        lines += [f"## Labels: {section}", ""] + _md_table(part, MAIN, paper=section == "glasses") + [""]
+        if any(r[m] is not None for r in part for m in SYNTH):
+            lines += ["SynthFaces only: counterfactual error of swaps vs the true rendering (recon: plain "
+                      "reconstruction vs original), feature transfer read by the judge (ref: on the true "
+                      "counterfactual), leakage R² of a ridge probe of the glasses features.", ""]
+            lines += _md_table(part, SYNTH, paper=False) + [""]
+    notes = sorted({f"{r['model']} [{r['label']}]: {n}" for r in rows for n in r["notes"]})
+    if notes or report["skipped"]:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes + report["skipped"]] + [""]
+    return "\n".join(lines)

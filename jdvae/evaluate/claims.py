@@ -29,6 +29,12 @@ def _ordering(rows, metric, models, unit=" %") -> tuple[str, str]:
     return text, "" if None not in vals.values() else "missing: " + ", ".join(m for m, v in vals.items() if v is None)
 
 
+def _swap_excess(rows, model: str) -> float | None:
+    """MSE of the addition to its true counterfactual, minus the plain reconstruction's MSE."""
+    add, rec = _get(rows, model, "cf_add_mse"), _get(rows, model, "recon_mse")
+    return None if add is None or rec is None else add - rec
+
+
 def claims(report: dict) -> list[dict[str, str]]:
     """Every claim of the paper as {claim, paper, measured, verdict, why}."""
     g = _rows(report)
@@ -100,24 +106,27 @@ def claims(report: dict) -> list[dict[str, str]]:
         "criterion: each label added and removed in more than half of the pairs" if ok is not None
         else "no two-label PA1 run evaluated", judged=("glasses", "beard"))
 
-    acc = {mname: _get(g, mname, "transfer_shape_acc") for mname in ("PA1", "PA2", "CCVAE2", "M2")}
-    err = {mname: _get(g, mname, "cf_add_mse") for mname in ("PA1", "PA2", "CCVAE2", "M2")}
-    judge_shape = report.get("judge", {}).get("report", {}).get("test_features", {}) or {}
-    if judge_shape.get("shape_acc") is not None and judge_shape["shape_acc"] < 60.0:
-        add("The glasses PA1 adds are the source image's glasses", "qualitative (Fig. 2, 3)",
-            f"judge reads frame shapes of real images at {judge_shape['shape_acc']:.1f} %", None,
-            "the judge's feature head is too weak (below 60 % on real test images) to read the added glasses")
-    elif acc["PA1"] is None or err["PA1"] is None:
+    models = ("PA1", "PA2", "CCVAE2", "M2")
+    added = {k: _swap_excess(g, k) for k in models}
+    judge_shape = (report.get("judge", {}).get("report", {}).get("test_features") or {}).get("shape_acc")
+    acc = {k: _get(g, k, "transfer_shape_acc") for k in models}
+    if added["PA1"] is None:
         add("The glasses PA1 adds are the source image's glasses", "qualitative (Fig. 2, 3)", "n/a", None,
-            "needs SynthFaces (ground-truth glasses features and counterfactuals)")
+            "needs SynthFaces (the true counterfactual of every swap)")
     else:
-        measured = "; ".join(f"{k}: shape acc {_fmt(acc[k], ' %')}, add MSE to truth {_fmt(err[k])}"
-                             for k in acc if acc[k] is not None)
-        rivals = [k for k in ("CCVAE2", "M2") if acc[k] is not None and err[k] is not None]
-        ok = acc["PA1"] > 100 / 3 and all(acc["PA1"] > acc[k] and err["PA1"] < err[k] for k in rivals)
-        add("The glasses PA1 adds are the source image's glasses", "qualitative (Fig. 2, 3)", measured, ok,
-            "criterion: frame shape read back above chance (33 %) and better than CCVAE2 and M2, "
-            "with a smaller error to the true counterfactual")
+        measured = "; ".join(f"{k}: add MSE to truth − recon MSE {_fmt(v)}" for k, v in added.items() if v is not None)
+        reading = judge_shape is not None and judge_shape >= 60.0
+        if reading:
+            measured += "; frame shape read back: " + ", ".join(f"{k} {_fmt(v, ' %')}" for k, v in acc.items()
+                                                                if v is not None)
+        rivals = [k for k in ("CCVAE2", "M2") if added[k] is not None]
+        ok = all(added["PA1"] < added[k] for k in rivals) if rivals else None
+        why = ("criterion: the error a swap adds beyond reconstruction (MSE of the addition to the true "
+               "counterfactual minus MSE of the plain reconstruction) is smaller for PA1 than for CCVAE2 and M2")
+        if not reading:
+            why += ("; the judge's feature head reads frame shapes of real images at "
+                    f"{_fmt(judge_shape, ' %')}, too weakly to report shape transfer")
+        add("The glasses PA1 adds are the source image's glasses", "qualitative (Fig. 2, 3)", measured, ok, why)
     return out
 
 
@@ -127,7 +136,11 @@ def to_markdown(items: list[dict[str, str]], report: dict, profile: str) -> str:
     lines = [f"# The paper's claims, checked ({profile} profile)", "",
              f"Measured by `jdvae evaluate` on {', '.join(sorted({r['section'] for r in report['rows']}))} runs "
              f"({'/'.join(map(str, seeds))} seed(s) per row; means compared). Judge: {report['judge']['arch']}.",
-             "", "| claim | paper | measured | verdict |", "|---|---|---|---|"]
+             ""]
+    if profile == "smoke":
+        lines += ["**Smoke profile: a few training steps per model. These verdicts prove the plumbing, "
+                  "not the science; run the quick or paper profile.**", ""]
+    lines += ["| claim | paper | measured | verdict |", "|---|---|---|---|"]
     for c in items:
         lines.append(f"| {c['claim']} | {c['paper']} | {c['measured']} | **{c['verdict']}** |")
     lines += ["", "## How each verdict was reached", ""]

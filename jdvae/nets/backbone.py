@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import AdainResBlk, ResBlk
+from .blocks import AdainResBlk, PlainIN, ResBlk
 
 BASE_WIDTHS = (64, 128, 256, 512, 512, 512)
 MAX_TOKEN_BLOCKS = 4  # tokens enter the first four decoder blocks (4, 8, 16, 32 px at 128 px)
@@ -49,13 +49,15 @@ class Decoder(nn.Module):
         self.blocks = nn.ModuleList(
             AdainResBlk(a + (token_channels if i < self.token_blocks else 0), b, style_dim, adain)
             for i, (a, b) in enumerate(zip(w[:-1], w[1:])))
-        self.to_rgb = nn.Sequential(nn.InstanceNorm2d(w[-1], affine=True), nn.LeakyReLU(0.2), nn.Conv2d(w[-1], 3, 1))
+        self.to_rgb = nn.Sequential(PlainIN(0, w[-1]), nn.LeakyReLU(0.2), nn.Conv2d(w[-1], 3, 1))
 
     def forward(self, code, style, token_images=()):
         """code (B, code_dim), style (B, style_dim), token_images[i] (B, T, r_i, r_i) -> x_hat (B,3,S,S)."""
         x = self.fc(code).reshape(code.shape[0], self.c0, 4, 4)
         for i, block in enumerate(self.blocks):
             if i < self.token_blocks:
-                x = torch.cat([x, token_images[i]], dim=1)  # (B, C + T, r, r)
+                tokens = token_images[i].to(memory_format=torch.channels_last) \
+                    if x.is_contiguous(memory_format=torch.channels_last) else token_images[i]
+                x = torch.cat([x, tokens], dim=1)  # (B, C + T, r, r), in x's memory format
             x = block(x, style)
         return torch.tanh(self.to_rgb(x))

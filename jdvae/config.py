@@ -19,6 +19,13 @@ SOURCES = ("synthfaces", "celeba")
 IMAGE_SIZES = (32, 64, 128)
 
 
+def check_image_size(size: int) -> None:
+    """The backbone halves the image down to 4x4 in residual blocks: only 32, 64 and 128 px fit."""
+    if size not in IMAGE_SIZES:
+        raise JdvaeError(f"image size {size} is not supported by the backbone; "
+                         f"use one of {', '.join(map(str, IMAGE_SIZES))}")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which images, at which size, with which labels and supervision."""
@@ -39,9 +46,7 @@ class DataConfig:
         """Raise JdvaeError naming the first invalid field and how to fix it."""
         if self.source not in SOURCES:
             raise JdvaeError(f"unknown data source {self.source!r}; use one of {', '.join(SOURCES)}")
-        if self.image_size not in IMAGE_SIZES:
-            raise JdvaeError(
-                f"image size {self.image_size} is not supported by the backbone; use one of {', '.join(map(str, IMAGE_SIZES))}")
+        check_image_size(self.image_size)
         unknown = [name for name in self.labels if name not in LABELS]
         if unknown or not self.labels:
             raise JdvaeError(f"unknown label {', '.join(unknown) or '(none)'}; use one or more of {', '.join(LABELS)}")
@@ -70,9 +75,7 @@ class ModelConfig:
         """Raise JdvaeError for an unknown model or impossible size."""
         if self.name not in MODELS:
             raise JdvaeError(f"unknown model {self.name!r}; use one of {', '.join(MODELS)}")
-        if self.image_size not in IMAGE_SIZES:
-            raise JdvaeError(
-                f"image size {self.image_size} is not supported by the backbone; use one of {', '.join(map(str, IMAGE_SIZES))}")
+        check_image_size(self.image_size)
         if self.width <= 0:
             raise JdvaeError(f"width multiplier {self.width} must be positive")
 

@@ -60,8 +60,9 @@ def _execute(job: Job, threads: int | None, log) -> float:
 
 def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root: str | None = None,
               seeds: int = 1, device: str = "auto", runs: str | Path | None = None,
-              figures: str | Path = "paper_figures", jobs: int | None = None, log=print) -> Path:
+              figures: str | Path = "paper_figures", jobs: int | None = None, log=None) -> Path:
     """Train what is missing, evaluate, and draw every figure of the study; returns the figures folder."""
+    log = log or (lambda line: print(line, flush=True))  # progress shows at once, even in a log file
     runs = Path(runs or Path("runs") / profile_name)
     figures = Path(figures)
     check_writable(runs)

@@ -1,0 +1,39 @@
+"""pyproject.toml and environment.yml describe the same environment."""
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[=<>!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def pip_section(text: str) -> list[str]:
+    lines, inside = [], False
+    for line in text.splitlines():
+        if re.match(r"^\s*- pip:\s*$", line):
+            inside = True
+            continue
+        if inside:
+            m = re.match(r"^\s+- (.+)$", line)
+            if not m:
+                break
+            lines.append(m.group(1).strip())
+    return lines
+
+
+def test_pyproject_and_environment_yml_agree():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["test"]
+    conda = [r for r in pip_section((ROOT / "environment.yml").read_text()) if not r.startswith("-e")]
+    assert sorted(conda) == sorted(wanted), set(conda) ^ set(wanted)
+    assert "python=3.11" in (ROOT / "environment.yml").read_text()
+    assert "torch==2.14.1" in wanted and "torchvision==0.29.1" in wanted
+
+
+def test_pip_section_parser_sees_a_mismatch():
+    text = "dependencies:\n  - pip\n  - pip:\n      - torch==2.0\n      - numpy\n"
+    assert pip_section(text) == ["torch==2.0", "numpy"]
+    assert _name("torch==2.0") == "torch"

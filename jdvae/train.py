@@ -13,12 +13,12 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .config import RunConfig, diff
+from .data.tensors import to_model_input
 from .errors import JdvaeError
 from .io import atomic_write_json, atomic_write_text, check_writable
 from .losses import loss_for
@@ -44,9 +44,8 @@ def learning_rate(step: int, total_steps: int, cfg) -> float:
 
 
 def to_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 (B, S, S, 3) -> float (B, 3, S, S) in [-1, 1], channels_last (the NHWC bytes as they are)."""
-    x = images.to(device, non_blocking=True).permute(0, 3, 1, 2).float()
-    return x.div_(127.5).sub_(1.0).contiguous(memory_format=torch.channels_last)
+    """uint8 (B, S, S, 3) -> float (B, 3, S, S) in [-1, 1], channels_last, as the trainer feeds the model."""
+    return to_model_input(images, device, channels_last=True)
 
 
 def _dist_info() -> tuple[int, int, int]:

@@ -131,7 +131,7 @@ class Explorer:
         self.model, self.cfg, self.split, self.size = model, cfg, split, size
         self.generator = torch.Generator().manual_seed(seed)
         self._hold = False
-        K, U = len(cfg.data.labels), model.u_dim
+        U = model.u_dim
         self.n_z = min(n_z, model.z_dim)
         self.base_z = np.zeros(model.z_dim, np.float32)  # the face latent the z offsets move around
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
 
 from ..io import atomic_write_text
 

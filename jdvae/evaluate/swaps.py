@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..data.tensors import to_model_input
+
 
 class Latents(NamedTuple):
     """What the decoder needs: labels, face latent and per-label features."""
@@ -30,8 +32,7 @@ class Latents(NamedTuple):
 
 def to_tensor(images: np.ndarray, device: str | torch.device = "cpu") -> Tensor:
     """uint8 (N, S, S, 3) -> float (N, 3, S, S) in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    return x.permute(0, 3, 1, 2).float() / 127.5 - 1
+    return to_model_input(images, device)
 
 
 @torch.inference_mode()

@@ -135,6 +135,8 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    if cfg.train.compile:  # minutes of compilation, cached by inductor; worth it for the paper profile only
+        net = torch.compile(net)
     objective = loss_for(model.structure.objective)
 
     per_rank_batch = max(1, cfg.train.batch_size // world)

@@ -95,3 +95,9 @@ def test_torchrun_two_cpu_processes(tmp_path):
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "done.json").exists()
+
+
+def test_compiled_training_step_runs(tmp_path):
+    cfg = smoke(**{"train.compile": True, "train.max_steps": 2})
+    train(cfg, tmp_path / "c", progress=False)
+    assert (tmp_path / "c" / "done.json").exists()

@@ -38,7 +38,7 @@ def _fmt(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
-def _execute(job: Job, threads: int | None, log) -> float:
+def _execute(job: Job, threads: int | None) -> float:
     """Run one notebook with papermill in a subprocess; a failure is a JdvaeError naming the notebook."""
     notebook = NOTEBOOKS / job.notebook
     if not notebook.exists():
@@ -80,7 +80,7 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
         f"{jobs} job(s) at a time; runs in {runs}, figures in {figures}")
 
     def step(job: Job, threads: int | None = None) -> None:
-        seconds = _execute(job, threads, log)
+        seconds = _execute(job, threads)
         log(f"  done  {job.title:<32} {_fmt(seconds)}   (elapsed {_fmt(time.perf_counter() - t_start)})")
 
     step(Job("data overview", "00_data.ipynb", common[:3] + (("out", str(figures)),), executed / "00_data.ipynb"))

@@ -43,11 +43,6 @@ def learning_rate(step: int, total_steps: int, cfg) -> float:
     return cfg.lr if step < cfg.lr_drop_at * total_steps else cfg.lr / 10
 
 
-def to_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 (B, S, S, 3) -> float (B, 3, S, S) in [-1, 1], channels_last, as the trainer feeds the model."""
-    return to_model_input(images, device, channels_last=True)
-
-
 def _dist_info() -> tuple[int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
@@ -74,7 +69,7 @@ def validate(model, images: torch.Tensor, labels: torch.Tensor, device, batch: i
     model.eval()
     se, preds = [], []
     for i in range(0, len(images), batch):
-        x = to_input(images[i:i + batch], device)
+        x = to_model_input(images[i:i + batch], device, channels_last=True)
         e = model.encode(x)
         x_hat = model.decode(e.y, e.mu_z, e.mu_u)
         se.append((x_hat - x).pow(2).flatten(1).mean(1).cpu())
@@ -168,7 +163,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
             perm, perm_epoch = torch.randperm(len(images), generator=g), epoch
         start = (i * world + rank) * per_rank_batch
         idx = perm[start:start + per_rank_batch]
-        x, y, sup = to_input(images[idx], dev), labels[idx].to(dev), supervised[idx].to(dev)
+        x, y, sup = to_model_input(images[idx], dev, channels_last=True), labels[idx].to(dev), supervised[idx].to(dev)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, total, cfg.train)
         with autocast:

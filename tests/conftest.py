@@ -1,6 +1,4 @@
 """Shared test settings: small, single-threaded, with a private data cache."""
-import os
-
 import pytest
 import torch
 

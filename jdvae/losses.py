@@ -1,7 +1,8 @@
 """Training objectives, written for minimisation, per image and averaged over the batch.
 
-`eq4_loss`: paper Eq. 4 (PA1, PA2, M2). `ccvae_loss`: Joy et al.'s bound (CCVAE, CCVAE2) with
-the same alpha, beta and reconstruction term. Both are pure functions of a `ForwardOut` and
+`eq4_loss`: paper Eq. 4 (PA1, PA2, M2). `ccvae_loss`: Joy et al.'s bound for CCVAE2 with
+Eq. 4's alpha, beta and reconstruction term. `joy_loss`: the same bound with Joy et al.'s own
+likelihood and unit weights, for CCVAE. Both are pure functions of a `ForwardOut` and
 return (total, terms) where terms holds named floats for logging.
 """
 from __future__ import annotations
@@ -68,22 +69,22 @@ def eq4_loss(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, cfg: Tra
     return total, terms
 
 
-def ccvae_loss(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, cfg: TrainConfig) -> tuple[Tensor, dict]:
-    """Joy et al.'s objective: labelled rows weight the ELBO by q(y|u)/q(y|x); unlabelled rows sum over y exactly."""
+def _ccvae_bound(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, recon: Tensor,
+                 alpha: float, beta: float) -> tuple[Tensor, dict]:
+    """Joy et al.'s bound: labelled rows weight the ELBO by q(y|u)/q(y|x); unlabelled rows sum over y exactly."""
     sup = supervised.float()
-    recon = reconstruction(out.x_hat, x)
     kl_z = gaussian_kl(out.mu_z.float(), out.logvar_z.float())
     kl_u = u_kl_per_class(out)  # (B, K, 2)
     S = out.logits_y_samples.shape[0]
-    log_qyu = _label_log_probs(out.logits_y, y).sum(-1)  # (B,) log q(y|u) at the decoded sample
+    log_qyu = _label_log_probs(out.logits_y, y).sum(-1)  # (B,) log q(y|u), u detached (their classifier term)
     log_qyx = (torch.logsumexp(_label_log_probs(out.logits_y_samples, y), 0) - math.log(S)).sum(-1)  # (B,)
     w = torch.exp(log_qyu - log_qyx)
     kl_u_true = (one_hot_like(y, kl_u) * kl_u).sum((-1, -2))
     K = kl_u.shape[1]
-    labelled = w * (recon + cfg.beta * (kl_z + kl_u_true + log_qyu)) - cfg.alpha * log_qyx + cfg.beta * K * LOG2
+    labelled = w * (recon + beta * (kl_z + kl_u_true + log_qyu)) - alpha * log_qyx + beta * K * LOG2
     log_q = out.logits_y.float().log_softmax(-1)  # (B, K, 2)
     q = log_q.exp()
-    unlabelled = recon + cfg.beta * (kl_z + (q * (kl_u + log_q + LOG2)).sum((-1, -2)))
+    unlabelled = recon + beta * (kl_z + (q * (kl_u + log_q + LOG2)).sum((-1, -2)))
     total = (sup * labelled + (1 - sup) * unlabelled).mean()
     n_sup = sup.sum().clamp(min=1)
     terms = {"loss": total.item(), "recon": recon.mean().item(), "kl_z": kl_z.mean().item(),
@@ -92,12 +93,28 @@ def ccvae_loss(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, cfg: T
     return total, terms
 
 
+def ccvae_loss(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, cfg: TrainConfig) -> tuple[Tensor, dict]:
+    """CCVAE2: Joy et al.'s bound with Eq. 4's alpha, beta and squared-error term, so only the structure differs."""
+    return _ccvae_bound(out, x, y, supervised, reconstruction(out.x_hat, x), cfg.alpha, cfg.beta)
+
+
+def laplace_reconstruction(x_hat: Tensor, x: Tensor) -> Tensor:
+    """-log Laplace(x | x_hat, 1) / N on images mapped to [0, 1], constant dropped: mean |x - x_hat| / 2."""
+    return (x_hat.float() - x.float()).abs().flatten(1).mean(1) / 2
+
+
+def joy_loss(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, cfg: TrainConfig) -> tuple[Tensor, dict]:
+    """CCVAE: Joy et al.'s own objective (Laplace likelihood of scale 1, unit weights), divided by N pixels."""
+    n = x[0].numel()
+    return _ccvae_bound(out, x, y, supervised, laplace_reconstruction(out.x_hat, x), 1.0 / n, 1.0 / n)
+
+
 def one_hot_like(y: Tensor, ref: Tensor) -> Tensor:
     """(B, K) labels -> (B, K, 2) one-hot in ref's dtype."""
     return F.one_hot(y.long().clamp(0, 1), 2).to(ref.dtype)
 
 
-OBJECTIVES = {"eq4": eq4_loss, "ccvae": ccvae_loss}
+OBJECTIVES = {"eq4": eq4_loss, "ccvae": ccvae_loss, "joy": joy_loss}
 
 
 def loss_for(objective: str):

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from .config import ModelConfig
 from .nets.backbone import Decoder, Encoder
 from .nets.joy import JoyDecoder, JoyEncoder
-from .structures import PA2_Y0_VAR, structure
+from .structures import JOY_PRIOR_LOC, PA2_Y0_VAR, structure
 
 
 class Encoding(NamedTuple):
@@ -88,9 +88,11 @@ class JDVAE(nn.Module):
         self.head_u = nn.ModuleList(
             nn.Linear(h + (2 if s.posterior_given_y else 0), 2 * U) for _ in range(K)) if U else None
         self.head_y_from_u = nn.ModuleList(nn.Linear(U, 2) for _ in range(K)) if s.classifier == "u" else None
-        if s.u_prior == "learned":  # Joy et al.'s conditional prior p(u_k | y_k = c)
-            self.prior_u_loc = nn.Parameter(torch.zeros(K, 2, U))
-            self.prior_u_logvar = nn.Parameter(torch.zeros(K, 2, U))
+        if s.u_prior == "learned":  # Joy et al.'s conditional prior p(u_k | y_k = c): loc -2 / +2, scale softplus(1)
+            loc = torch.empty(K, 2, U)
+            loc[:, 0], loc[:, 1] = -JOY_PRIOR_LOC, JOY_PRIOR_LOC
+            self.prior_u_loc = nn.Parameter(loc)
+            self.prior_u_scale = nn.Parameter(torch.ones(K, 2, U))  # raw; the scale is softplus(raw) >= 1e-3
 
         self.use_tokens = s.y_latent and cfg.tokens and s.backbone == "jdvae"
         code_dim = Z + K * U + (K if self.use_tokens else (2 * K if s.y_latent else 0))
@@ -113,7 +115,7 @@ class JDVAE(nn.Module):
         """p(u_k | y_k = c) as (loc, logvar), each (K, 2, U); PA1's Dirac has logvar -inf."""
         K, U = self.n_labels, self.u_dim
         if self.structure.u_prior == "learned":
-            return self.prior_u_loc, self.prior_u_logvar
+            return self.prior_u_loc, 2 * F.softplus(self.prior_u_scale).clamp(min=1e-3).log()
         loc = torch.zeros(K, 2, U, device=self.device)
         logvar = torch.zeros(K, 2, U, device=self.device)
         if self.structure.u_prior == "dirac0":
@@ -139,8 +141,12 @@ class JDVAE(nn.Module):
         """q(y_k | u_k) logits: u (..., K, U) -> (..., K, 2)."""
         return torch.stack([head(u[..., k, :]) for k, head in enumerate(self.head_y_from_u)], -2)
 
-    def _decode(self, y_soft: Tensor, z: Tensor, u: Tensor) -> Tensor:
-        """d_theta(y, z, u) (Fig. 1): y_soft (B, K, 2), z (B, Z), u (B, K, U) -> x_hat (B, 3, S, S)."""
+    def _decode(self, y_soft: Tensor, z: Tensor, u: Tensor, style: Tensor | None = None) -> Tensor:
+        """d_theta(y, z, u) (Fig. 1): y_soft (B, K, 2), z (B, Z), u (B, K, U) -> x_hat (B, 3, S, S).
+
+        The AdaIN style is mu_z (the authors' code); z itself enters the FC. At test time z = mu_z,
+        so `style` defaults to z.
+        """
         B = z.shape[0]
         s = self.structure
         if s.u_gated:
@@ -153,12 +159,17 @@ class JDVAE(nn.Module):
             parts.append(y_soft.reshape(B, -1))  # tokens=False: y only through the FC input
         if self.u_dim:
             parts.append(u.reshape(B, -1))
-        return self.decoder(torch.cat(parts, 1), z, token_images)
+        return self.decoder(torch.cat(parts, 1), z if style is None else style, token_images)
 
     # ----- the API used by training, evaluation and notebooks -----------------------------
-    def forward(self, x: Tensor, y: Tensor, supervised: Tensor, tau: float = 0.66,
-                n_class_samples: int = 10) -> ForwardOut:
-        """Training pass: labelled rows use y, unlabelled rows a Gumbel-softmax sample of q(y|x)."""
+    def forward(self, x: Tensor, y: Tensor, supervised: Tensor, tau: float = 0.05,
+                n_class_samples: int = 100) -> ForwardOut:
+        """Training pass: labelled rows use y, unlabelled rows a Gumbel-softmax sample of q(y|x).
+
+        q(y|u) models (Joy et al.): `logits_y` is q(y|u) at the decoded sample with u detached (their
+        classifier term), `logits_y_samples` q(y|u) over `n_class_samples` fresh samples of q(u|x),
+        whose mean estimates q(y|x) and trains the encoder.
+        """
         h = self.trunk(x)
         B, K = h.shape[0], self.n_labels
         logits, samples = None, None
@@ -172,10 +183,10 @@ class JDVAE(nn.Module):
         z = reparameterize(mu_z, logvar_z)
         u = reparameterize(mu_u, logvar_u)
         if self.head_y_from_u is not None:
-            extra = mu_u + torch.exp(0.5 * logvar_u) * torch.randn(n_class_samples - 1, *mu_u.shape, device=x.device)
-            samples = self._logits_from_u(torch.cat([u[None], extra], 0))  # (S, B, K, 2)
-            logits = samples[0]
-        x_hat = self._decode(y_soft, z, u)
+            fresh = mu_u + torch.exp(0.5 * logvar_u) * torch.randn(n_class_samples, *mu_u.shape, device=x.device)
+            samples = self._logits_from_u(fresh)  # (S, B, K, 2)
+            logits = self._logits_from_u(u.detach())  # (B, K, 2)
+        x_hat = self._decode(y_soft, z, u, style=mu_z)
         loc, logvar = self.prior_u()
         return ForwardOut(x_hat, logits, y_soft, mu_z, logvar_z, mu_u, logvar_u, samples, loc, logvar)
 

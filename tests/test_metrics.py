@@ -33,6 +33,12 @@ class Renderer:
         return {**f, "glasses": np.zeros_like(f["glasses"])}
 
     @staticmethod
+    def region_mask(f, size, label):
+        mask = np.zeros((len(f["glasses"]), size, size), bool)
+        mask[f["glasses"] == 1, BAND] = True
+        return mask
+
+    @staticmethod
     def render(f, size):
         img = np.repeat(np.repeat(f["face"][:, None, None, :], size, 1), size, 2)  # (N, S, S, 3) in [0, 1]
         g = f["glasses"] == 1
@@ -129,6 +135,21 @@ def test_swap_equal_to_counterfactual_has_zero_error_and_full_success():
     assert m["transfer_shape_acc/glasses"] == 100.0 and m["transfer_colour_mae/glasses"] < 0.01
     assert m["lpips"] is None and "unavailable" in notes["lpips"]
     assert m["r2_u/glasses"] > m["r2_z/glasses"]  # the frame colour lives in u
+    assert m["r_plus/glasses"] == m["r_minus/glasses"] == 100.0  # exact reconstructions, read right
+    assert m["truth_add_read/glasses"] == m["truth_remove_read/glasses"] == 100.0
+    for kind in ("add", "remove"):  # exact swaps close the whole region error
+        assert m[f"region_{kind}_mse/glasses"] < 1e-6
+        assert m[f"region_{kind}_closed/glasses"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_identity_swap_closes_no_region_error_and_r_minus_is_the_judge_true_negative_rate():
+    test = split(90, 2)
+    judge = FakeJudge(false_positive_red=0.0)
+    m, _ = evaluate_model(IdentityModel(), test, ("glasses",), judge, None, pair_seed=0, renderer=Renderer)
+    assert m["region_add_closed/glasses"] == pytest.approx(0.0, abs=1e-9)  # the addition is the plain recon
+    assert m["region_remove_closed/glasses"] == pytest.approx(0.0, abs=1e-9)
+    assert m["sr_plus/glasses"] == pytest.approx(100.0 - m["r_minus/glasses"])  # same images, opposite target
+    assert 0 < m["r_minus/glasses"] < 100 and m["r_plus/glasses"] == 100.0
 
 
 def test_identity_swap_gives_sr_plus_equal_to_judge_false_positive_rate():

@@ -11,7 +11,7 @@ Coordinates are normalised: x to the right and y downwards, both in [-1, 1].
 Layers, back to front: background, hair (back), shirt, neck, face, nose, eyes, brows,
 beard, mouth, hair (front), glasses, pixel noise. Glasses and beard are drawn over the
 face and the noise does not depend on them, so removing either changes pixels only
-inside its region (`label_mask`).
+inside its region (`label_mask`; `region_mask` dilates it for the region errors of the metrics).
 """
 from __future__ import annotations
 
@@ -47,6 +47,30 @@ def label_mask(factors: dict[str, np.ndarray], size: int = 64, label: str = "gla
         layers = painter.glasses_coverage(rows) if label == "glasses" else painter.beard_coverage(rows)
         for (ys, xs), cov in layers:
             mask[rows, ys, xs] |= cov > 0
+    return mask
+
+
+def region_mask(factors: dict[str, np.ndarray], size: int = 64, label: str = "glasses",
+                radius: int | None = None, chunk: int = 128) -> np.ndarray:
+    """Bool (N, size, size): `label_mask` dilated by `radius` pixels (default size // 32: 1, 2, 4 px)."""
+    radius = max(1, size // 32) if radius is None else radius
+    n = len(factors["index"])
+    out = np.empty((n, size, size), bool)
+    for start in range(0, n, chunk):
+        out[start:start + chunk] = dilate(label_mask(subset(factors, slice(start, start + chunk)), size, label), radius)
+    return out
+
+
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Binary dilation of bool (N, H, W) masks by a (2 radius + 1)-pixel square (two separable passes)."""
+    for axis in (1, 2):
+        grown, n = mask.copy(), mask.shape[axis]
+        for s in range(1, min(radius, n - 1) + 1):
+            lo, hi = [slice(None)] * 3, [slice(None)] * 3
+            lo[axis], hi[axis] = slice(0, n - s), slice(s, n)
+            grown[tuple(lo)] |= mask[tuple(hi)]
+            grown[tuple(hi)] |= mask[tuple(lo)]
+        mask = grown
     return mask
 
 

@@ -1,12 +1,22 @@
-"""The paper's claims, each with the value we measured and a verdict: holds, does not hold, or not measurable."""
+"""The paper's claims, each with the value we measured and a verdict (the gates and intervals: gates.py).
+
+Verdicts: "holds"; "does not hold"; "not distinguishable" (an ordering or threshold decided
+within two standard errors); "not measurable here" (a run missing, the smoke profile, a judge
+too weak on real images, a model whose own reconstructions the judge does not read right, or a
+judge that cannot read the true counterfactuals).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..io import atomic_write_text
+from . import gates
 
-HOLDS, FAILS, NA = "holds", "does not hold", "not measurable here"
+HOLDS, FAILS, NA, UNCLEAR = "holds", "does not hold", "not measurable here", "not distinguishable"
+VERDICTS = (HOLDS, FAILS, UNCLEAR, NA)
 JUDGE_MIN_BCA = 0.90  # below this the judge's verdicts on swaps say more about the judge than the model
+SMOKE_WHY = "smoke profile: a few training steps per model; it proves the plumbing, not the science"
+# An outcome is True (holds), False (does not hold), UNCLEAR, or None (not measurable).
 
 
 def _rows(report: dict, section: str = "glasses") -> dict[tuple[str, str], dict]:
@@ -22,68 +32,130 @@ def _fmt(v: float | None, unit: str = "") -> str:
     return "n/a" if v is None else (f"{v:.1f}{unit}" if unit == " %" else f"{v:.4f}")
 
 
-def _ordering(rows, metric, models, unit=" %") -> tuple[str, str]:
-    vals = {m: _get(rows, m, metric) for m in models}
-    text = ", ".join(f"{m} {_fmt(v, unit)}" for m, v in vals.items())
-    return text, "" if None not in vals.values() else "missing: " + ", ".join(m for m, v in vals.items() if v is None)
+def _ci(row: dict | None, metric: str, unit: str = " %") -> str:
+    """'53.8 ± 7.1 %': the mean and two standard errors (the bare mean when no SE is known)."""
+    v, se = (None if row is None else row.get(metric)), gates.standard_error(row, metric)
+    if v is None or se is None:
+        return _fmt(v, unit)
+    return f"{v:.1f} ± {gates.Z * se:.1f} %" if unit == " %" else f"{v:.3f} ± {gates.Z * se:.3f}"
 
 
-def _swap_excess(rows, model: str) -> float | None:
-    """MSE of the addition to its true counterfactual, minus the plain reconstruction's MSE."""
-    add, rec = _get(rows, model, "cf_add_mse"), _get(rows, model, "recon_mse")
-    return None if add is None or rec is None else add - rec
+def _measured(rows, models, metric: str, label: str = "glasses", unit: str = " %") -> tuple[str, str]:
+    """'PA1 53.8 ± 7.1 %, PA2 ...' and which models are missing."""
+    text = ", ".join(f"{m} {_ci(rows.get((m, label)), metric, unit)}" for m in models)
+    missing = [m for m in models if _get(rows, m, metric, label) is None]
+    return text, ("missing: " + ", ".join(missing)) if missing else ""
 
 
-def claims(report: dict) -> list[dict[str, str]]:
+def _combine(outcomes: list) -> bool | str | None:
+    """All must hold: any failure fails, then any unmeasurable, then any indistinct."""
+    return (False if False in outcomes else None if None in outcomes
+            else UNCLEAR if UNCLEAR in outcomes else True)
+
+
+def _order(rows, pairs, metric: str, label: str = "glasses", unit: str = " %") -> tuple[bool | str | None, str]:
+    """Verdict on every 'a > b' of `pairs` at two standard errors of the difference, and the differences."""
+    outcomes, parts = [], []
+    for a, b in pairs:
+        ok, diff, se = gates.compare(rows.get((a, label)), rows.get((b, label)), metric)
+        outcomes.append(UNCLEAR if ok is None and diff is not None else ok)
+        if diff is not None:
+            parts.append(f"{a} − {b} = {diff:.{1 if unit else 3}f} ± {gates.Z * se:.{1 if unit else 3}f}")
+    why = "differences ± two standard errors: " + "; ".join(parts) if parts else "no standard error"
+    return _combine(outcomes), why
+
+
+def _above(items, value: float, unit: str = " %") -> tuple[bool | str | None, str]:
+    """Verdict on 'each mean > value' for items (name, row, metric), from the intervals mean ± 2 SE."""
+    outcomes = [gates.above(row, metric, value) for _, row, metric in items]
+    outcomes = [UNCLEAR if ok is None and gates.interval(row, metric) is not None else ok
+                for ok, (_, row, metric) in zip(outcomes, items)]
+    why = f"criterion: the interval (mean ± two standard errors) of each lies above {value:g}{unit}"
+    return _combine(outcomes), why
+
+
+def _uses(rows, models, labels=("glasses",)) -> list[tuple[dict | None, str, str]]:
+    return [(rows.get((m, label)), m, label) for m in models for label in labels]
+
+
+def claims(report: dict, profile: str = "quick") -> list[dict[str, str]]:
     """Every claim of the paper as {claim, paper, measured, verdict, why}."""
     g = _rows(report)
-    lpips_ok = report.get("lpips", {}).get("available", False)
     out = []
-    judge_bca = report.get("judge", {}).get("report", {}).get("test_bca", {})
-    weak = {label: bca for label, bca in judge_bca.items() if bca is not None and bca < JUDGE_MIN_BCA}
+    judge_report = report.get("judge", {}).get("report", {})
+    weak = {label: bca for label, bca in judge_report.get("test_bca", {}).items()
+            if bca is not None and bca < JUDGE_MIN_BCA}
 
-    def add(claim: str, paper: str, measured: str, ok: bool | None, why: str = "", judged: tuple[str, ...] = ()) -> None:
+    def add(claim: str, paper: str, measured: str, ok: bool | str | None, why: str = "", judged: tuple[str, ...] = (),
+            uses: list = ()) -> None:
         shaky = [label for label in judged if label in weak]
-        if shaky and ok is not None:
+        invalid = [r for r in (gates.invalid(row, m, label) for row, m, label in uses) if r] if ok is not None else []
+        if profile == "smoke":
+            ok, why = None, SMOKE_WHY
+        elif shaky and ok is not None:
             ok, why = None, (f"the judge's own test BCA for {', '.join(shaky)} is "
                              f"{', '.join(f'{100 * weak[label]:.1f} %' for label in shaky)}, below "
                              f"{100 * JUDGE_MIN_BCA:.0f} %: its SR verdicts cannot be trusted (train it longer)")
-        out.append({"claim": claim, "paper": paper, "measured": measured,
-                    "verdict": NA if ok is None else (HOLDS if ok else FAILS), "why": why})
+        elif invalid:
+            ok, why = None, "; ".join(invalid)
+        verdict = NA if ok is None else UNCLEAR if ok == UNCLEAR else HOLDS if ok else FAILS
+        out.append({"claim": claim, "paper": paper, "measured": measured, "verdict": verdict, "why": why})
 
-    text, missing = _ordering(g, "sr_plus", ("PA1", "PA2", "CCVAE2", "M2"))
-    v = {m: _get(g, m, "sr_plus") for m in ("PA1", "PA2", "CCVAE2", "M2")}
+    models = ("PA1", "PA2", "CCVAE2", "M2")
+    text, missing = _measured(g, models, "sr_plus")
+    ok, why = _order(g, [("PA1", "CCVAE2"), ("PA2", "CCVAE2"), ("CCVAE2", "M2")], "sr_plus")
     add("PA1 and PA2 add glasses more often than CCVAE2, which beats M2 (SR(+))",
-        "PA1 59.85, PA2 64.25 > CCVAE2 47.68 > M2 33.03", text,
-        None if missing else min(v["PA1"], v["PA2"]) > v["CCVAE2"] > v["M2"], missing, judged=("glasses",))
+        "PA1 59.85, PA2 64.25 > CCVAE2 47.68 > M2 33.03", text, None if missing else ok, missing or why,
+        judged=("glasses",), uses=_uses(g, models))
 
-    text, missing = _ordering(g, "sr_minus", ("PA1", "PA2"))
-    v = [_get(g, m, "sr_minus") for m in ("PA1", "PA2")]
-    add("Glasses are removed in more than 94 % of cases by PA1 and PA2 (SR(−))", "PA1 96.31, PA2 94.98", text,
-        None if missing else min(v) > 94.0, missing, judged=("glasses",))
+    text, missing = _measured(g, ("PA1", "PA2"), "sr_minus")
+    ok, why = _above([(m, g.get((m, "glasses")), "sr_minus") for m in ("PA1", "PA2")], 94.0)
+    add("PA1 and PA2 remove glasses in more than 94 % of cases (SR(−))", "PA1 96.31, PA2 94.98", text,
+        None if missing else ok, missing or why, judged=("glasses",), uses=_uses(g, ("PA1", "PA2")))
 
     models = ("CCVAE", "CCVAE2", "M2", "PA1", "PA2")
-    text, missing = _ordering(g, "bca", models)
+    text, missing = _measured(g, models, "bca")
     v = [_get(g, m, "bca") for m in models if _get(g, m, "bca") is not None]
     add("Every model classifies above 94 % balanced accuracy at supervision 0.2 (BCA)",
         "94.26 to 97.09", text, None if not v else min(v) > 94.0, missing)
 
+    _reconstruction_claims(g, report, add)
+
+    text, missing = _measured(g, ("PA1", "PA1 (no tokens)"), "sr_plus")
+    ok, why = _order(g, [("PA1", "PA1 (no tokens)")], "sr_plus")
+    add("Removing the tokens lowers PA1's SR(+)", "59.85 % → 47.23 %", text, None if missing else ok,
+        missing or why, judged=("glasses",), uses=_uses(g, ("PA1", "PA1 (no tokens)")))
+
+    m = _rows(report, "glasses+beard")
+    items = [(f"{metric} {label}", m.get(("PA1", label)), metric) for label in ("glasses", "beard")
+             for metric in ("sr_minus", "sr_plus")]
+    measured = ", ".join(f"{name} {_ci(row, metric)}" for name, row, metric in items)
+    ok, why = _above(items, 50.0)
+    missing = any(row is None or row.get(metric) is None for _, row, metric in items)
+    add("Glasses and beard can be manipulated separately (two-label PA1)", "qualitative (Fig. 3)", measured,
+        None if missing else ok, "no two-label PA1 run evaluated" if missing else why + " (half of the pairs)",
+        judged=("glasses", "beard"), uses=_uses(m, ("PA1",), ("glasses", "beard")))
+
+    _right_glasses_claim(g, judge_report, add)
+    return out
+
+
+def _reconstruction_claims(g, report: dict, add) -> None:
+    """CCVAE's reconstructions against the others', and PA1 without AdaIN (LPIPS, else reconstruction MSE)."""
+    lpips_ok = report.get("lpips", {}).get("available", False)
     others = ("CCVAE2", "M2", "PA1", "PA2")
     if lpips_ok:
         cc, rest = _get(g, "CCVAE", "lpips"), [_get(g, m, "lpips") for m in others]
         measured = f"LPIPS CCVAE {_fmt(cc)}; others {', '.join(_fmt(r) for r in rest)}"
-        ok = None if cc is None or None in rest else cc > 1.25 * max(rest)
         why = "criterion: CCVAE's LPIPS at least 1.25 times the worst of the others"
     else:
         cc, rest = _get(g, "CCVAE", "recon_mse"), [_get(g, m, "recon_mse") for m in others]
-        ssim_cc = _get(g, "CCVAE", "recon_ssim")
-        measured = (f"reconstruction MSE CCVAE {_fmt(cc)} (SSIM {_fmt(ssim_cc)}); others "
+        measured = (f"reconstruction MSE CCVAE {_fmt(cc)} (SSIM {_fmt(_get(g, 'CCVAE', 'recon_ssim'))}); others "
                     f"{', '.join(_fmt(r) for r in rest)}")
-        ok = None if cc is None or None in rest else cc > 1.25 * max(rest)
         why = ("LPIPS unavailable (" + report.get("lpips", {}).get("reason", "?") + "); judged on reconstruction "
                "MSE instead: CCVAE's at least 1.25 times the worst of the others")
     add("CCVAE's reconstructions are far worse than the others'", "LPIPS 0.4414 vs 0.2416 to 0.2564",
-        measured, ok, why)
+        measured, None if cc is None or None in rest else cc > 1.25 * max(rest), why)
 
     metric = "lpips" if lpips_ok else "recon_mse"
     a, b = _get(g, "PA1", metric), _get(g, "PA1 (no AdaIN)", metric)
@@ -92,41 +164,33 @@ def claims(report: dict) -> list[dict[str, str]]:
         None if a is None or b is None else b > a,
         "" if lpips_ok else "LPIPS unavailable; judged on reconstruction MSE")
 
-    a, b = _get(g, "PA1", "sr_plus"), _get(g, "PA1 (no tokens)", "sr_plus")
-    add("Removing the tokens lowers PA1's SR(+)", "59.85 % → 47.23 %", f"{_fmt(a, ' %')} → {_fmt(b, ' %')}",
-        None if a is None or b is None else b < a, judged=("glasses",))
 
-    m = _rows(report, "glasses+beard")
-    vals = {f"{metric} {label}": _get(m, "PA1", metric, label) for label in ("glasses", "beard")
-            for metric in ("sr_minus", "sr_plus")}
-    measured = ", ".join(f"{k} {_fmt(v, ' %')}" for k, v in vals.items())
-    ok = None if None in vals.values() else min(vals.values()) > 50.0
-    add("Glasses and beard can be manipulated separately (two-label PA1)", "qualitative (Fig. 3)", measured, ok,
-        "criterion: each label added and removed in more than half of the pairs" if ok is not None
-        else "no two-label PA1 run evaluated", judged=("glasses", "beard"))
-
+def _right_glasses_claim(g, judge_report: dict, add) -> None:
+    """Judge-free: the share of the glasses-region error PA1's additions close, against CCVAE2's and M2's."""
+    claim, paper = "The glasses PA1 adds are the source image's glasses", "qualitative (Fig. 2, 3)"
     models = ("PA1", "PA2", "CCVAE2", "M2")
-    added = {k: _swap_excess(g, k) for k in models}
-    judge_shape = (report.get("judge", {}).get("report", {}).get("test_features") or {}).get("shape_acc")
-    acc = {k: _get(g, k, "transfer_shape_acc") for k in models}
-    if added["PA1"] is None:
-        add("The glasses PA1 adds are the source image's glasses", "qualitative (Fig. 2, 3)", "n/a", None,
-            "needs SynthFaces (the true counterfactual of every swap)")
+    if _get(g, "PA1", "region_add_closed") is None:
+        add(claim, paper, "n/a", None, "needs SynthFaces (the true counterfactual of every swap)")
+        return
+    closed, _ = _measured(g, models, "region_add_closed", unit="")
+    region, _ = _measured(g, models, "region_add_mse", unit="")
+    measured = f"share of the glasses-region error closed by the addition: {closed}; region MSE: {region}"
+    rivals = [k for k in ("CCVAE2", "M2") if _get(g, k, "region_add_closed") is not None]
+    order, why = _order(g, [("PA1", k) for k in rivals], "region_add_closed", unit="")
+    positive = _above([("PA1", g.get(("PA1", "glasses")), "region_add_closed")], 0.0, unit="")[0]
+    ok = _combine([order, positive]) if rivals else None
+    why = ("criterion: inside the dilated mask of the true glasses, PA1's addition closes a positive share of "
+           "the error of its plain reconstruction (1 − err(addition, truth) / err(reconstruction, truth)), more "
+           f"than CCVAE2 and M2 by two standard errors; {why}")
+    if not rivals:
+        why = "no CCVAE2 or M2 run with region errors evaluated"
+    readable, reason = gates.features_readable(judge_report)
+    if readable:
+        measured += "; frame shape read back: " + ", ".join(
+            f"{k} {_fmt(_get(g, k, 'transfer_shape_acc'), ' %')}" for k in models)
     else:
-        measured = "; ".join(f"{k}: add MSE to truth − recon MSE {_fmt(v)}" for k, v in added.items() if v is not None)
-        reading = judge_shape is not None and judge_shape >= 60.0
-        if reading:
-            measured += "; frame shape read back: " + ", ".join(f"{k} {_fmt(v, ' %')}" for k, v in acc.items()
-                                                                if v is not None)
-        rivals = [k for k in ("CCVAE2", "M2") if added[k] is not None]
-        ok = all(added["PA1"] < added[k] for k in rivals) if rivals else None
-        why = ("criterion: the error a swap adds beyond reconstruction (MSE of the addition to the true "
-               "counterfactual minus MSE of the plain reconstruction) is smaller for PA1 than for CCVAE2 and M2")
-        if not reading:
-            why += ("; the judge's feature head reads frame shapes of real images at "
-                    f"{_fmt(judge_shape, ' %')}, too weakly to report shape transfer")
-        add("The glasses PA1 adds are the source image's glasses", "qualitative (Fig. 2, 3)", measured, ok, why)
-    return out
+        why += f"; shape transfer not reported: {reason}"
+    add(claim, paper, measured, ok, why)
 
 
 def to_markdown(items: list[dict[str, str]], report: dict, profile: str) -> str:
@@ -134,11 +198,16 @@ def to_markdown(items: list[dict[str, str]], report: dict, profile: str) -> str:
     seeds = sorted({r["seeds"] for r in report["rows"]}) or [0]
     lines = [f"# The paper's claims, checked ({profile} profile)", "",
              f"Measured by `jdvae evaluate` on {', '.join(sorted({r['section'] for r in report['rows']}))} runs "
-             f"({'/'.join(map(str, seeds))} seed(s) per row; means compared). Judge: {report['judge']['arch']}.",
-             ""]
+             f"({'/'.join(map(str, seeds))} seed(s) per row). Judge: {report['judge']['arch']}. "
+             "± is two standard errors (binomial over the pairs, combined with the spread over seeds).", "",
+             f"Gates: a verdict that uses a model's SR is *{NA}* when that model's plain reconstructions are read "
+             f"right by the judge in less than {gates.MIN_RECON_READ:.0f} % of the pairs (R(+) or R(−)), when the "
+             f"judge reads the true counterfactuals right in less than {gates.MIN_TRUTH_READ:.0f} %, or when its test "
+             f"balanced accuracy is below {100 * JUDGE_MIN_BCA:.0f} %. An ordering or threshold within two standard "
+             f"errors is *{UNCLEAR}*.", ""]
     if profile == "smoke":
-        lines += ["**Smoke profile: a few training steps per model. These verdicts prove the plumbing, "
-                  "not the science; run the quick or paper profile.**", ""]
+        lines += ["**Smoke profile: a few training steps per model. Every verdict is not measurable: the run "
+                  "proves the plumbing, not the science; run the quick or paper profile.**", ""]
     lines += ["| claim | paper | measured | verdict |", "|---|---|---|---|"]
     for c in items:
         lines.append(f"| {c['claim']} | {c['paper']} | {c['measured']} | **{c['verdict']}** |")
@@ -149,6 +218,6 @@ def to_markdown(items: list[dict[str, str]], report: dict, profile: str) -> str:
 
 def write_claims(report: dict, path: str | Path, profile: str = "quick") -> str:
     """Write claims.md atomically and return its text."""
-    text = to_markdown(claims(report), report, profile)
+    text = to_markdown(claims(report, profile), report, profile)
     atomic_write_text(path, text)
     return text

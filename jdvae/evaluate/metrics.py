@@ -5,9 +5,15 @@
 - LPIPS between the pair images and their reconstructions (see lpips_metric.py).
 - Counterfactual error (SynthFaces): MSE and SSIM between each swap and the true
   counterfactual rendering, beside the same distances for a plain reconstruction.
+- Validity (issue 11 section 2): R(+) / R(-), the shares of plain reconstructions of the pair
+  images with / without the label that the judge reads as such; on SynthFaces also the judge's
+  read of the true counterfactuals (truth_add_read, truth_remove_read).
+- Region error (SynthFaces, issue 11 section 3): MSE of each swap to its true counterfactual
+  inside the dilated label mask, and the share of the plain reconstruction's error there that
+  the swap closes.
 - Feature transfer (SynthFaces): are the glasses added to I_w those of I_g, read by the
   judge's feature head. Leakage: ridge-probe R^2 of the glasses features from mu_u and mu_z.
-SR and BCA are returned in percent, as in the paper's table.
+SR, R(±), the truth reads and BCA are returned in percent, as in the paper's table.
 """
 from __future__ import annotations
 
@@ -85,6 +91,24 @@ def ridge_r2(x_train: np.ndarray, t_train: np.ndarray, x_test: np.ndarray, t_tes
     return float(np.mean(1 - ((t_test - pred) ** 2).sum(0)[ok] / ss_tot[ok]))
 
 
+def region_mse(a: Tensor, b: Tensor, mask: Tensor) -> Tensor:
+    """Per-image MSE (B,) over the pixels of bool masks (B, H, W), channels averaged; NaN for an empty mask."""
+    se = ((a.float() - b.float()) ** 2).mean(1)  # (B, H, W)
+    m = mask.to(se)
+    return (se * m).flatten(1).sum(1) / m.flatten(1).sum(1)
+
+
+def closed_share(err_swap: Tensor, err_base: Tensor) -> tuple[float | None, float | None]:
+    """1 − Σ err(swap, truth) / Σ err(recon, truth) over the pairs (issue 11 section 3), and its delta-method SE."""
+    ok = ~(err_swap.isnan() | err_base.isnan())
+    e_s, e_r = err_swap[ok].double(), err_base[ok].double()
+    if len(e_s) == 0 or float(e_r.mean()) <= 0:
+        return None, None
+    ratio = e_s.mean() / e_r.mean()
+    se = (e_s - ratio * e_r).std(unbiased=False) / (e_r.mean() * len(e_s) ** 0.5) if len(e_s) > 1 else None
+    return float(1 - ratio), (None if se is None else float(se))
+
+
 def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
     """Mean and (population) std over seeds, ignoring undefined values."""
     vals = [v for v in values if v is not None and not np.isnan(v)]
@@ -109,12 +133,16 @@ def glasses_feature_matrix(factors: dict[str, np.ndarray], idx=slice(None)) -> n
     return np.concatenate(cols, axis=1)
 
 
+def counterfactual_factors(renderer, factors, g: np.ndarray, w: np.ndarray, label: str):
+    """Factors of the true addition (I_w wearing I_g's label), of I_g, and of the true removal (I_g without it)."""
+    f_g, f_w = renderer.subset(factors, g), renderer.subset(factors, w)
+    return renderer.with_label_of(f_w, f_g, label, present=True), f_g, renderer.without_label(f_g, label)
+
+
 def counterfactuals(renderer, factors, g: np.ndarray, w: np.ndarray, label: str, size: int):
     """True renderings (uint8 (P, S, S, 3)): I_w with I_g's label features, and I_g without the label."""
-    f_g, f_w = renderer.subset(factors, g), renderer.subset(factors, w)
-    added = renderer.render(renderer.with_label_of(f_w, f_g, label, present=True), size)
-    removed = renderer.render(renderer.without_label(f_g, label), size)
-    return added, removed
+    f_add, _, f_remove = counterfactual_factors(renderer, factors, g, w, label)
+    return renderer.render(f_add, size), renderer.render(f_remove, size)
 
 
 # ---------------------------------------------------------------- one model
@@ -167,7 +195,8 @@ def evaluate_model(model, test, labels: tuple[str, ...], judge, lpips=None, pair
         if pairing.note:
             notes[f"pairs/{name}"] = pairing.note
         if not pairing.defined:
-            m[f"sr_minus/{name}"] = m[f"sr_plus/{name}"] = None
+            for key in ("sr_minus", "sr_plus", "r_plus", "r_minus"):
+                m[f"{key}/{name}"] = None
             continue
         g, w = pairing.g, pairing.w
         removal = _decode_all(model, exchanged(lat.take(g), lat.take(w), k, 0.0), device, batch_size)  # (P, 3, S, S)
@@ -176,27 +205,48 @@ def evaluate_model(model, test, labels: tuple[str, ...], judge, lpips=None, pair
         m[f"sr_plus/{name}"] = _pct(success_rate(judge.prob(addition, name), 1))
         pair_idx = np.concatenate([g, w])
         originals = to_tensor(images[pair_idx])  # (2P, 3, S, S)
-        recon = _decode_all(model, lat.take(pair_idx), device, batch_size)
+        recon = _decode_all(model, lat.take(pair_idx), device, batch_size)  # I_g then I_w
+        probs_recon = judge.prob(recon, name)
+        m[f"r_plus/{name}"] = _pct(success_rate(probs_recon[:len(g)], 1))  # faces with the label, read with it
+        m[f"r_minus/{name}"] = _pct(success_rate(probs_recon[len(g):], 0))
         if k == 0 and lpips is not None and lpips.available:  # LPIPS on the pair images of the first label
             m["lpips"] = float(torch.cat([lpips(originals[i:i + batch_size].to(device),
                                                 recon[i:i + batch_size].to(device)).cpu()
                                           for i in range(0, len(pair_idx), batch_size)]).mean())
         if renderer is not None and factors is not None:
-            added, removed = counterfactuals(renderer, factors, g, w, name, images.shape[1])
-            added, removed = to_tensor(added), to_tensor(removed)
-            m[f"cf_add_mse/{name}"] = float(mse(addition, added).mean())
-            m[f"cf_add_ssim/{name}"] = float(ssim(addition, added).mean())
-            m[f"cf_remove_mse/{name}"] = float(mse(removal, removed).mean())
-            m[f"cf_remove_ssim/{name}"] = float(ssim(removal, removed).mean())
-            m[f"recon_mse/{name}"] = float(mse(recon, originals).mean())
-            m[f"recon_ssim/{name}"] = float(ssim(recon, originals).mean())
-            if name == "glasses" and getattr(judge, "has_features", False):
-                m.update(_feature_transfer(judge, addition, factors, g, "transfer"))  # the model's additions
-                # the same read on the true renderings: the judge's own ceiling
-                m.update(_feature_transfer(judge, added, factors, g, "transfer_ref"))
+            m.update(_synthfaces_measures(renderer, factors, pairing, name, judge, addition, removal, recon,
+                                          originals))
         if name == "glasses" and train is not None and factors is not None and train.factors is not None:
             m.update(_leakage(model, train, lat, factors, test.labels[:, k], k, device, batch_size, probe_max, notes))
     return m, notes
+
+
+def _synthfaces_measures(renderer, factors, pairing, name: str, judge, addition: Tensor, removal: Tensor,
+                         recon: Tensor, originals: Tensor) -> dict[str, float | None]:
+    """REPRODUCTION.md section 5 and issue 11 section 3: every swap against its true counterfactual."""
+    g, w, size = pairing.g, pairing.w, originals.shape[-1]
+    f_add, f_g, f_remove = counterfactual_factors(renderer, factors, g, w, name)
+    added, removed = to_tensor(renderer.render(f_add, size)), to_tensor(renderer.render(f_remove, size))
+    m = {f"cf_add_mse/{name}": float(mse(addition, added).mean()),
+         f"cf_add_ssim/{name}": float(ssim(addition, added).mean()),
+         f"cf_remove_mse/{name}": float(mse(removal, removed).mean()),
+         f"cf_remove_ssim/{name}": float(ssim(removal, removed).mean()),
+         f"recon_mse/{name}": float(mse(recon, originals).mean()),
+         f"recon_ssim/{name}": float(ssim(recon, originals).mean()),
+         # the judge on perfect swaps: can it see the label appear and vanish at all?
+         f"truth_add_read/{name}": _pct(success_rate(judge.prob(added, name), 1)),
+         f"truth_remove_read/{name}": _pct(success_rate(judge.prob(removed, name), 0))}
+    recon_g, recon_w = recon[:len(g)], recon[len(g):]
+    for kind, swapped, truth, plain, f_region in (("add", addition, added, recon_w, f_add),
+                                                  ("remove", removal, removed, recon_g, f_g)):
+        mask = torch.from_numpy(renderer.region_mask(f_region, size, name))  # (P, S, S): where the label is or goes
+        err_swap, err_plain = region_mse(swapped, truth, mask), region_mse(plain, truth, mask)
+        m[f"region_{kind}_mse/{name}"] = float(err_swap.nanmean())
+        m[f"region_{kind}_closed/{name}"], m[f"region_{kind}_closed_se/{name}"] = closed_share(err_swap, err_plain)
+    if name == "glasses" and getattr(judge, "has_features", False):
+        m.update(_feature_transfer(judge, addition, factors, g, "transfer"))  # the model's additions
+        m.update(_feature_transfer(judge, added, factors, g, "transfer_ref"))  # the true ones: the judge's ceiling
+    return m
 
 
 def _feature_transfer(judge, images: Tensor, factors, g: np.ndarray, prefix: str) -> dict[str, float]:

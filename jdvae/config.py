@@ -7,7 +7,11 @@ rebuilds the same object from it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -192,21 +196,103 @@ def profile(name: str) -> RunConfig:
     return PROFILES[name]
 
 
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+_EXAMPLES = {int: 1000, float: 0.5, str: "NAME", bool: True}  # when the field has no value to show
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)  # the annotations are strings (`from __future__ import annotations`)
+
+
+def field_type(key: str) -> Any:
+    """The declared type of a dotted config field ('train.lr' -> float); an unknown name is a JdvaeError."""
+    if "." not in key:
+        if key != "profile":
+            raise JdvaeError(f"unknown config field {key!r}; write SECTION.FIELD, e.g. train.epochs=10 "
+                             f"(sections: data, model, train)")
+        return str
+    part, name = key.split(".", 1)
+    if part not in _SECTIONS:
+        raise JdvaeError(f"unknown config section {part!r} in {key!r}; use data., model. or train.")
+    valid = {f.name for f in fields(_SECTIONS[part])}
+    if name not in valid:
+        raise JdvaeError(f"unknown config field {key!r}; valid {part} fields: {', '.join(sorted(valid))}")
+    return _hints(_SECTIONS[part])[name]
+
+
+def split_optional(hint: Any) -> tuple[Any, bool]:
+    """(T, True) for `T | None`, (hint, False) otherwise."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return (rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]), True
+    return hint, False
+
+
+def _convert(value: Any, hint: Any) -> tuple[bool, Any]:
+    """(True, value as `hint`) when it is one, else (False, None); bools are never numbers."""
+    if hint is bool:
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return True, value.lower() == "true"
+        return isinstance(value, bool), value
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return number, float(value) if number else None
+    if hint is str:
+        return isinstance(value, str), value
+    if typing.get_origin(hint) is tuple and typing.get_args(hint)[:1] == (str,):
+        if isinstance(value, str):
+            return True, tuple(s.strip() for s in value.split(",") if s.strip())
+        if isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value):
+            return True, tuple(value)
+    return False, None
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) is tuple:
+        return "names separated by commas (tuple of str)"
+    return {bool: "True or False (bool)", int: "an integer (int)", float: "a finite number (float)",
+            str: "text (str)"}.get(hint, str(hint))
+
+
+def _example(key: str, hint: Any, current: Any) -> str:
+    if typing.get_origin(hint) is tuple:
+        return f"{key}={','.join(current) if current else 'glasses,beard'}"
+    shown = current if _convert(current, hint)[0] and current != "" else _EXAMPLES.get(hint, "VALUE")
+    return f"{key}={shown}"
+
+
+def check_value(key: str, value: Any, current: Any = None) -> Any:
+    """`value` as the declared type of config field `key` (int -> float, "a,b" -> tuple), else a one-line
+    JdvaeError naming the field, the value, the expected type and an example (built from `current`)."""
+    hint, optional = split_optional(field_type(key))
+    if value is None and optional:
+        return None
+    ok, converted = _convert(value, hint)
+    if ok:
+        return converted
+    want = _describe(hint) + (" or None" if optional else "")
+    raise JdvaeError(f"config field {key} expects {want}, not {value!r} ({type(value).__name__}); "
+                     f"e.g. {_example(key, hint, current)}")
+
+
 def override(cfg: RunConfig, **changes: Any) -> RunConfig:
-    """Return a copy with dotted-name overrides, e.g. override(cfg, **{'model.name': 'PA2'})."""
+    """Return a copy with dotted-name overrides, e.g. override(cfg, **{'model.name': 'PA2'}).
+
+    Every value is checked against the field's declared type first (`check_value`), so a wrong type is
+    one JdvaeError line on every path (CLI, notebooks, reproduce), never a TypeError later on."""
     parts: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}}
     top: dict[str, Any] = {}
     for key, value in changes.items():
         if "." in key:
             part, name = key.split(".", 1)
-            if part not in parts:
-                raise JdvaeError(f"unknown config section {part!r} in {key!r}; use data., model. or train.")
-            valid = {f.name for f in fields(type(getattr(cfg, part)))}
-            if name not in valid:
-                raise JdvaeError(f"unknown config field {key!r}; valid {part} fields: {', '.join(sorted(valid))}")
-            parts[part][name] = value
+            current = getattr(getattr(cfg, part), name, None) if part in parts else None
+            parts[part][name] = check_value(key, value, current)
         else:
-            top[key] = value
+            top[key] = check_value(key, value, getattr(cfg, key, None))
     return replace(
         cfg,
         data=replace(cfg.data, **parts["data"]),

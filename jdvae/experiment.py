@@ -1,9 +1,60 @@
 """Naming and building the runs of the study, shared by the CLI, the notebooks and `reproduce`."""
 from __future__ import annotations
 
-from typing import Any
+import ast
+import json
+from typing import Any, Iterable
 
-from .config import RunConfig, override, profile
+from .config import RunConfig, field_type, override, profile, split_optional
+from .errors import JdvaeError
+
+# Fields each run of the study sets itself; a study-wide override may change any other.
+STUDY_FIELDS = ("model.name", "model.adain", "model.tokens", "data.labels", "model.n_labels", "train.seed",
+                "model.image_size")
+
+
+def parse_value(text: str):
+    """A Python literal when it is one (10, 0.5, True, None, ('a', 'b')), else the string itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+def parse_sets(items: Iterable[str]) -> dict[str, Any]:
+    """Dotted-field overrides from FIELD=VALUE texts (`--set`); a text field keeps the text as typed (a folder
+    named 2024 stays "2024"). Types are checked later, by `config.override`."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or not key:
+            raise JdvaeError(f"--set {item!r} is not FIELD=VALUE; write e.g. --set train.epochs=10")
+        value = parse_value(text)
+        hint, optional = split_optional(field_type(key))  # an unknown field fails here, with the valid names
+        if hint is str and not isinstance(value, str) and not (optional and value is None):
+            value = text
+        overrides[key] = value
+    return overrides
+
+
+def parse_overrides(text: str) -> dict[str, Any]:
+    """The notebooks' `overrides` parameter: a JSON object (what `reproduce` passes) or "FIELD=VALUE;FIELD=VALUE"."""
+    if text.strip().startswith("{"):
+        try:
+            overrides = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise JdvaeError(f"overrides {text!r} is not a JSON object ({e}); "
+                             f'write e.g. {{"data.seed": 3}} or data.seed=3;train.lr=0.001') from None
+        if not isinstance(overrides, dict):
+            raise JdvaeError(f"overrides {text!r} is not a JSON object; write e.g. data.seed=3;train.lr=0.001")
+        return overrides
+    return parse_sets(item for item in text.split(";") if item.strip())
+
+
+def format_overrides(overrides: dict[str, Any] | None) -> str:
+    """The text `parse_overrides` reads back: a JSON object ("" when there is none)."""
+    return json.dumps(overrides, sort_keys=True) if overrides else ""
 
 
 def make_config(model: str, profile_name: str = "quick", labels: str | tuple[str, ...] = "glasses",
@@ -21,7 +72,7 @@ def make_config(model: str, profile_name: str = "quick", labels: str | tuple[str
         changes["data.source"] = data
     changes.update(overrides or {})
     cfg = override(profile(profile_name), **changes)
-    cfg = override(cfg, **{"model.image_size": cfg.data.image_size})
+    cfg = override(cfg, **{"model.image_size": cfg.data.image_size, "model.n_labels": len(cfg.data.labels)})
     cfg.validate()
     return cfg
 
@@ -40,7 +91,14 @@ def run_name(cfg: RunConfig) -> str:
 
 def study(profile_name: str, seeds: int = 1, data: str | None = None, celeba_root: str | None = None,
           overrides: dict[str, Any] | None = None) -> list[RunConfig]:
-    """Every training run of the study: five models x seeds, the two PA1 ablations, PA1 with glasses and beard."""
+    """Every training run of the study: five models x seeds, the two PA1 ablations, PA1 with glasses and beard.
+
+    `overrides` (dotted fields, as `--set`) apply to every run; the fields the study sets per run are refused."""
+    fixed = [key for key in overrides or {} if key in STUDY_FIELDS]
+    if fixed:
+        hint = "; set data.image_size instead" if "model.image_size" in fixed else ""
+        raise JdvaeError(f"{fixed[0]} cannot be overridden: the study sets it for each of its runs, as it does "
+                         f"{', '.join(STUDY_FIELDS)}{hint}; any other field can, e.g. data.supervision=0.1")
     kw = dict(profile_name=profile_name, data=data, celeba_root=celeba_root, overrides=overrides)
     runs = [make_config(m, seed=s, **kw) for s in range(seeds) for m in ("PA1", "PA2", "M2", "CCVAE2", "CCVAE")]
     runs += [make_config("PA1", seed=s, adain=False, **kw) for s in range(seeds)]

@@ -7,6 +7,7 @@ Executed notebooks are written to RUNS/notebooks/.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,12 +15,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import checkpoint as ckpt
+from .config import RunConfig, diff
 from .errors import JdvaeError
-from .experiment import run_name, study
+from .experiment import format_overrides, run_name, study
 from .io import check_writable
-from .train import resolve_device
+from .train import IGNORED_ON_RESUME, resolve_device
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -58,26 +61,68 @@ def _execute(job: Job, threads: int | None) -> float:
     return time.perf_counter() - t0
 
 
+def judge_differences(judge_dir: Path, profile_name: str, cfg: RunConfig) -> list[str] | None:
+    """How the judge stored in `judge_dir` differs from the one this study trains on `cfg.data` (None: none there)."""
+    from .evaluate.judge import CONFIG_FILE, judge_config
+
+    if not (judge_dir / CONFIG_FILE).exists():
+        return None
+    want = json.loads(json.dumps(judge_config(profile_name, cfg.data).to_dict()))
+    try:
+        have = json.loads((judge_dir / CONFIG_FILE).read_text())["config"]
+    except (ValueError, KeyError, TypeError):
+        have = {}
+    flat = lambda d: {**{k: v for k, v in d.items() if k != "data"},  # noqa: E731
+                      **{f"data.{k}": v for k, v in (d.get("data") or {}).items()}}
+    have, want = flat(have), flat(want)
+    return [f"{k}: {have.get(k)!r} != {want[k]!r}" for k in sorted(want) if have.get(k) != want[k]]
+
+
+def check_reusable(runs: Path, configs: list[RunConfig], profile_name: str) -> None:
+    """Refuse, before anything runs, a run folder or judge in `runs` made on other settings than this study's.
+
+    A judge that differs only in its budget (not its data) is retrained by the judge step instead."""
+    stale = []
+    for cfg in configs:
+        folder = runs / run_name(cfg)
+        if (folder / ckpt.CONFIG).exists():
+            differs = [d for d in diff(ckpt.read_config(folder), cfg) if d.split(":")[0] not in IGNORED_ON_RESUME]
+            if differs:
+                stale.append(f"{folder} ({'; '.join(differs[:3])})")
+    judge_data = [d for d in judge_differences(runs / "judge", profile_name, configs[0]) or [] if d.startswith("data.")]
+    if judge_data:
+        stale.append(f"{runs / 'judge'} ({'; '.join(judge_data[:3])})")
+    if stale:
+        raise JdvaeError(f"{len(stale)} folder(s) in {runs} were made with other settings (stored != asked), first "
+                         f"{stale[0]}; give this setting its own --runs and --figures, or delete them to retrain")
+
+
 def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root: str | None = None,
               seeds: int = 1, device: str = "auto", runs: str | Path | None = None,
-              figures: str | Path = "paper_figures", jobs: int | None = None, log=None) -> Path:
-    """Train what is missing, evaluate, and draw every figure of the study; returns the figures folder."""
+              figures: str | Path = "paper_figures", jobs: int | None = None,
+              overrides: dict[str, Any] | None = None, log=None) -> Path:
+    """Train what is missing, evaluate, and draw every figure of the study; returns the figures folder.
+
+    `overrides` (dotted fields, as `--set`) reach every training and the judge's data; they are checked here,
+    before any notebook runs, and a run folder or judge made with other settings is refused, never reused."""
     log = log or (lambda line: print(line, flush=True))  # progress shows at once, even in a log file
+    configs = study(profile_name, seeds, data=data, celeba_root=celeba_root, overrides=overrides)
     runs = Path(runs or Path("runs") / profile_name)
     figures = Path(figures)
     check_writable(runs)
     check_writable(figures)
+    check_reusable(runs, configs, profile_name)
     executed = check_writable(runs / "notebooks")
-    configs = study(profile_name, seeds, data=data, celeba_root=celeba_root)
     device = str(resolve_device(device))  # notebooks get a concrete device
     cuda = device.startswith("cuda")
     jobs = jobs or (1 if cuda else max(1, min(2, os.cpu_count() or 1)))
     threads = None if cuda or jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
     common = (("profile", profile_name), ("data", data or configs[0].data.source),
-              ("celeba_root", celeba_root or ""), ("device", device))
+              ("celeba_root", celeba_root or ""), ("device", device), ("overrides", format_overrides(overrides)))
     t_start = time.perf_counter()
     log(f"jdvae reproduce: profile {profile_name}, {len(configs)} training runs and a judge, "
-        f"{jobs} job(s) at a time; runs in {runs}, figures in {figures}")
+        f"{jobs} job(s) at a time; runs in {runs}, figures in {figures}"
+        + "".join(f"; --set {k}={v}" for k, v in (overrides or {}).items()))
 
     def step(job: Job, threads: int | None = None) -> None:
         seconds = _execute(job, threads)
@@ -96,7 +141,7 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
                   ("out", str(runs / name))) + common
         pending.append(Job(f"train {name}", "01_train.ipynb", params, executed / f"01_train_{name}.ipynb"))
     judge_dir = runs / "judge"
-    if not (judge_dir / "judge.safetensors").exists():
+    if not (judge_dir / "judge.safetensors").exists() or judge_differences(judge_dir, profile_name, configs[0]):
         pending.append(Job("train judge", "01_judge.ipynb", common + (("out", str(judge_dir)), ("threads", threads or 0)),
                            executed / "01_judge.ipynb"))
     with ThreadPoolExecutor(max_workers=jobs) as pool:

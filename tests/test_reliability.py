@@ -41,6 +41,8 @@ def trained(tmp_path_factory):
     (("--set", "data.supervision=1.5"), "supervision rate 1.5"),
     (("--set", "data.supervision=0"), "supervision rate 0"),
     (("--set", "model.colour=3"), "unknown config field 'model.colour'"),
+    (("--set", "train.lr=abc"), "config field train.lr expects a finite number (float), not 'abc'"),
+    (("--set", "model.tokens=0"), "config field model.tokens expects True or False (bool), not 0"),
     (("--profile", "huge"), "unknown profile 'huge'"),
 ])
 def test_bad_settings_give_one_line_and_exit_2(tmp_path, capsys, extra, message):

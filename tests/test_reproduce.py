@@ -1,5 +1,6 @@
-"""The smoke profile end to end through papermill, interrupted once and started again."""
+"""The smoke profile end to end through papermill, interrupted once and started again, on another data seed."""
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ OUTPUTS = ("table1.csv", "table1.md", "metrics.json", "claims.md", "fig2.png", "
 def test_reproduce_smoke_survives_an_interruption(tmp_path):
     runs, figures = tmp_path / "runs", tmp_path / "figures"
     cmd = [sys.executable, "-m", "jdvae", "reproduce", "--profile", "smoke", "--runs", str(runs),
-           "--figures", str(figures)]
+           "--figures", str(figures), "--set", "data.seed=1"]  # a study-wide override reaches every step
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True,
@@ -35,6 +36,9 @@ def test_reproduce_smoke_survives_an_interruption(tmp_path):
         assert (runs / name / "done.json").stat().st_mtime_ns == mtime  # not retrained
     for name in OUTPUTS:
         assert (figures / name).stat().st_size > 0, name
+    assert {json.loads(p.read_text())["data"]["seed"] for p in runs.glob("*/config.json")} == {1}
+    assert json.loads((runs / "judge" / "judge_config.json").read_text())["config"]["data"]["seed"] == 1
+    assert {r["config"]["data"]["seed"] for r in json.loads((figures / "metrics.json").read_text())["runs"]} == {1}
 
     with open(figures / "table1.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["section"] == "glasses"]

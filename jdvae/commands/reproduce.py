@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import PROFILES
+from .train import add_set_option
 
 
 def register(sub) -> None:
@@ -17,14 +18,18 @@ def register(sub) -> None:
     p.add_argument("--runs", default=None, help="run folders (default runs/<profile>)")
     p.add_argument("--figures", default="paper_figures", help="where tables and figures go")
     p.add_argument("--jobs", type=int, default=None, help="trainings side by side (default: 2 on CPU, 1 on GPU)")
+    add_set_option(p, "override a config field of every training and of the judge's data, e.g. "
+                      "--set data.supervision=0.1 (give the new setting its own --runs and --figures)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import JdvaeError
+    from ..experiment import parse_sets
     from ..reproduce import reproduce
     if args.seeds < 1:
         raise JdvaeError(f"--seeds {args.seeds} must be at least 1")
     reproduce(args.profile, data=args.celeba_root and "celeba" or args.data, celeba_root=args.celeba_root,
-              seeds=args.seeds, device=args.device, runs=args.runs, figures=args.figures, jobs=args.jobs)
+              seeds=args.seeds, device=args.device, runs=args.runs, figures=args.figures, jobs=args.jobs,
+              overrides=parse_sets(args.set))
     return 0

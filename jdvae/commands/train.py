@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import ast
 
 from ..config import LABELS, MODELS, PROFILES
-from ..errors import JdvaeError
-from ..experiment import make_config
+from ..experiment import make_config, parse_sets
 
 
 def register(sub) -> None:
@@ -23,28 +21,20 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--no-adain", action="store_true", help="ablation: plain instance norm in the decoder")
     p.add_argument("--no-tokens", action="store_true", help="ablation: y only through the decoder's FC input")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override any config field, e.g. --set train.epochs=10 --set model.width=0.5")
+    add_set_option(p, "override any config field, e.g. --set train.epochs=10 --set model.width=0.5")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
-def parse_value(text: str):
-    """A Python literal when it is one (10, 0.5, True, None), else the string itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+def add_set_option(parser, help: str) -> None:
+    """The repeatable --set FIELD=VALUE option, shared by `train` and `reproduce` (parsed by `parse_sets`)."""
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help=f"{help}; each value is checked against the field's type")
 
 
 def build_config(args: argparse.Namespace):
-    """The RunConfig the command line describes."""
-    overrides = {}
-    for item in args.set:
-        if "=" not in item:
-            raise JdvaeError(f"--set {item!r} is not FIELD=VALUE; write e.g. --set train.epochs=10")
-        key, value = item.split("=", 1)
-        overrides[key.strip()] = parse_value(value.strip())
+    """The RunConfig the command line describes; every --set value is checked against its field's type."""
+    overrides = parse_sets(args.set)
     return make_config(args.model, args.profile, args.labels, args.seed, data=args.data,
                        celeba_root=args.celeba_root, adain=not args.no_adain, tokens=not args.no_tokens,
                        overrides=overrides)

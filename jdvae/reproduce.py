@@ -7,7 +7,6 @@ Executed notebooks are written to RUNS/notebooks/.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -63,19 +62,9 @@ def _execute(job: Job, threads: int | None) -> float:
 
 def judge_differences(judge_dir: Path, profile_name: str, cfg: RunConfig) -> list[str] | None:
     """How the judge stored in `judge_dir` differs from the one this study trains on `cfg.data` (None: none there)."""
-    from .evaluate.judge import CONFIG_FILE, judge_config
+    from .evaluate.judge import judge_config, stale_fields
 
-    if not (judge_dir / CONFIG_FILE).exists():
-        return None
-    want = json.loads(json.dumps(judge_config(profile_name, cfg.data).to_dict()))
-    try:
-        have = json.loads((judge_dir / CONFIG_FILE).read_text())["config"]
-    except (ValueError, KeyError, TypeError):
-        have = {}
-    flat = lambda d: {**{k: v for k, v in d.items() if k != "data"},  # noqa: E731
-                      **{f"data.{k}": v for k, v in (d.get("data") or {}).items()}}
-    have, want = flat(have), flat(want)
-    return [f"{k}: {have.get(k)!r} != {want[k]!r}" for k in sorted(want) if have.get(k) != want[k]]
+    return stale_fields(judge_dir, judge_config(profile_name, cfg.data))
 
 
 def check_reusable(runs: Path, configs: list[RunConfig], profile_name: str) -> None:

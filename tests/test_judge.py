@@ -1,22 +1,89 @@
-"""The judge: config round trip, safetensors save/load, and a tiny training run on smoke data."""
+"""The judge: config, augmentation and schedule in closed form, save/load, determinism, and its cache."""
 import json
+from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
+from jdvae.config import DataConfig, profile
 from jdvae.errors import JdvaeError
-from jdvae.evaluate.judge import Judge, JudgeConfig, judge_config, load_judge, save_judge, train_judge
+from jdvae.evaluate import judge as judge_module
+from jdvae.evaluate.judge_inputs import augment, gaussian_blur, lr_at, training_subset
+from jdvae.evaluate.judge import (WEIGHTS_FILE, Judge, JudgeConfig, ensure_judge, judge_config, load_judge,
+                                  save_judge, stale_fields, train_judge)
+
+
+@pytest.fixture(autouse=True)
+def offline(tmp_path, monkeypatch):
+    """No download and no user hub cache: every judge here starts from scratch."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("JDVAE_OFFLINE", "1")
+    monkeypatch.delenv(judge_module.WEIGHTS_ENV, raising=False)
+
+
+def tiny(**changes):
+    return judge_config("smoke", **{"max_images": 64, "batch_size": 32, **changes})
 
 
 def test_profiles_pick_resnet50_for_paper_and_resnet18_on_cpu():
     assert judge_config("paper").arch == "resnet50"
-    assert judge_config("quick").arch == "resnet18" and judge_config("quick").data.image_size == 64
+    assert judge_config("quick").arch == "resnet18" and judge_config("quick").threads == 1
     assert judge_config("smoke").data.labels == ("glasses", "beard")
 
 
-def test_config_json_round_trip():
+def test_celeba_judge_learns_every_label_of_the_study():
+    data = DataConfig(source="celeba", celeba_root="/somewhere", image_size=32, labels=("glasses",))
+    assert judge_config("smoke", data=data).data.labels == ("glasses", "beard")
+
+
+def test_config_json_round_trip_and_foreign_keys():
     cfg = judge_config("smoke", epochs=3)
     assert JudgeConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(JdvaeError, match="retrain"):
+        JudgeConfig.from_dict({**cfg.to_dict(), "colour": 1})
+
+
+def test_learning_rate_schedule_at_its_boundaries():
+    assert lr_at(0, 100, 1.0, 0.1) == pytest.approx(0.1)
+    assert lr_at(9, 100, 1.0, 0.1) == pytest.approx(1.0)
+    assert lr_at(10, 100, 1.0, 0.1) == pytest.approx(1.0)
+    assert lr_at(55, 100, 1.0, 0.1) == pytest.approx(0.5)
+    assert lr_at(100, 100, 1.0, 0.1) == pytest.approx(0.0)
+
+
+def test_training_subset_size_share_and_seed():
+    labels = (np.random.default_rng(0).random((1000, 2)) < 0.3).astype(np.int64)  # (N, K): glasses, beard
+    rows = training_subset(labels, ("glasses", "beard"), 200, 0.5, seed=0)
+    assert len(set(rows)) == 200 and labels[rows, 0].mean() == 0.5 and (np.diff(rows) > 0).all()
+    assert np.array_equal(rows, training_subset(labels, ("glasses", "beard"), 200, 0.5, seed=0))
+    assert len(training_subset(labels, ("glasses", "beard"), None, None, seed=0)) == 1000
+    few = training_subset(labels[:100], ("glasses", "beard"), 100, 0.9, seed=0)  # not enough glasses: all of them
+    assert len(few) == 100 and labels[few, 0].sum() == labels[:100, 0].sum()
+
+
+def test_gaussian_blur_closed_form():
+    x = torch.rand(2, 3, 9, 9)
+    assert torch.equal(gaussian_blur(x, torch.zeros(2), radius=3), x)  # sigma 0 leaves the image alone
+    flat = torch.full((1, 3, 9, 9), 0.3)
+    assert torch.allclose(gaussian_blur(flat, torch.tensor([1.0])), flat)  # weights sum to one
+    impulse = torch.zeros(1, 1, 21, 21)
+    impulse[0, 0, 10, 10] = 1.0
+    out = gaussian_blur(impulse, torch.tensor([1.5]), radius=9)[0, 0]  # (21, 21)
+    d2 = (torch.arange(21.0) - 10) ** 2
+    assert float(out.sum()) == pytest.approx(1.0, abs=1e-5)
+    assert float((out.sum(0) * d2).sum()) == pytest.approx(1.5 ** 2, rel=1e-3)  # variance = sigma^2
+
+
+def test_augmentation_is_a_function_of_the_generator():
+    x = torch.rand(8, 3, 32, 32) * 2 - 1
+    a, blurred = augment(x, torch.Generator().manual_seed(3), 0.5, 1.2, 0.03)
+    b, _ = augment(x, torch.Generator().manual_seed(3), 0.5, 1.2, 0.03)
+    assert torch.equal(a, b) and not torch.equal(a, x) and a.abs().max() <= 1 and blurred.dtype == torch.bool
+    plain, blurred = augment(x, torch.Generator().manual_seed(0), 0.0, 0.0, 0.0)  # no blur, no noise: flips only
+    assert not blurred.any()
+    flipped = [torch.equal(p, xi.flip(-1)) for p, xi in zip(plain, x)]
+    assert all(f or torch.equal(p, xi) for f, p, xi in zip(flipped, plain, x)) and 0 < sum(flipped) < 8
 
 
 def test_save_load_round_trip_gives_same_predictions(tmp_path):
@@ -24,7 +91,9 @@ def test_save_load_round_trip_gives_same_predictions(tmp_path):
     judge.report = {"arch": "resnet18"}
     save_judge(judge, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["judge.safetensors", "judge_config.json"]
+    state = torch.random.get_rng_state()
     back = load_judge(tmp_path)
+    assert torch.equal(torch.random.get_rng_state(), state)  # loading draws no number from the caller's RNG
     x = torch.rand(4, 3, 32, 32) * 2 - 1
     assert torch.allclose(judge.predict(x), back.predict(x))
     assert torch.allclose(judge.features(x).colour, back.features(x).colour)
@@ -37,12 +106,43 @@ def test_missing_judge_is_a_user_error(tmp_path):
 
 
 def test_tiny_training_run_reports_accuracies_and_saves(tmp_path):
-    cfg = judge_config("smoke", max_images=64, batch_size=32)
-    judge = train_judge(cfg, tmp_path, progress=False)
+    judge = train_judge(tiny(), tmp_path, progress=False)
     r = judge.report
-    assert r["train_images"] == 64 and "from scratch" in r["init"]
+    assert r["train_images"] == 64 and "from scratch" in r["init"] and "JDVAE_OFFLINE" in r["init"]
     assert set(r["test_bca"]) == {"glasses", "beard"} and r["feature_head"]
+    assert set(r["test_bca_blurred"]) == {"0.6px", "1.2px"} and set(r["test_features"]) >= {"shape_acc", "tint_mae"}
     assert load_judge(tmp_path).labels == ("glasses", "beard")
     assert judge.prob(torch.zeros(2, 3, 32, 32), "glasses").shape == (2,)
     with pytest.raises(JdvaeError):
         judge.prob(torch.zeros(1, 3, 32, 32), "hat")
+
+
+def test_same_config_same_weights_whatever_the_callers_threads(tmp_path):
+    rng = torch.random.get_rng_state()
+    weights = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        try:
+            train_judge(tiny(), tmp_path / f"t{threads}", progress=False)
+            assert torch.get_num_threads() == threads  # restored after training
+        finally:
+            torch.set_num_threads(1)
+        weights.append((tmp_path / f"t{threads}" / WEIGHTS_FILE).read_bytes())
+    assert weights[0] == weights[1]
+    assert torch.equal(torch.random.get_rng_state(), rng)  # the caller's global RNG is untouched
+    train_judge(tiny(seed=1), tmp_path / "s1", progress=False)
+    assert (tmp_path / "s1" / WEIGHTS_FILE).read_bytes() != weights[0]  # the seed does matter
+
+
+def test_cache_reuses_a_matching_judge_and_retrains_a_stale_one(tmp_path, monkeypatch, capsys):
+    cfg = tiny()
+    assert stale_fields(tmp_path, cfg) is None
+    save_judge(Judge(cfg, feature_head=True), tmp_path)
+    assert stale_fields(tmp_path, cfg) == []
+    trained = []
+    monkeypatch.setattr(judge_module, "train_judge", lambda c, out, **kw: trained.append(c) or "new judge")
+    assert isinstance(ensure_judge(cfg, tmp_path), Judge) and trained == []  # reused
+    other = judge_config("smoke", data=replace(profile("smoke").data, image_size=64), max_images=64, batch_size=32)
+    assert stale_fields(tmp_path, other) == ["data.image_size: 32 -> 64"]
+    assert ensure_judge(other, tmp_path) == "new judge" and trained == [other]
+    assert "another config (data.image_size: 32 -> 64)" in capsys.readouterr().err

@@ -1,33 +1,65 @@
-"""LPIPS wiring: unavailable without AlexNet weights (a reason, never a number); local weights are loaded."""
+"""LPIPS wiring: torchvision's AlexNet weights from the hub cache; without them a reason, never a number."""
+from urllib.error import URLError
+
+import pytest
 import torch
 import torchvision
 
+from jdvae import weights
 from jdvae.evaluate import lpips_metric
-from jdvae.evaluate.lpips_metric import ALEXNET_FILE, load_lpips, random_lpips
+from jdvae.evaluate.lpips_metric import load_lpips, random_lpips
 
 
-def test_unavailable_without_weights_gives_reason_not_number(tmp_path, monkeypatch):
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """A private torch hub cache and a download that fails like an offline machine (records its calls)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv(lpips_metric.ENV, raising=False)
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.delenv(weights.OFFLINE_ENV, raising=False)
+    calls = []
+
+    def no_network(url, *args, **kwargs):
+        calls.append(url)
+        raise URLError("no network (test stub)")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    return calls
+
+
+def test_failed_download_gives_a_reason_not_a_number(hub):
     lp = load_lpips()
-    assert not lp.available and lp.net is None
-    assert ALEXNET_FILE in lp.reason and lpips_metric.ENV in lp.reason
+    assert not lp.available and lp.net is None and hub == [torchvision.models.AlexNet_Weights.IMAGENET1K_V1.url]
+    assert "cannot download" in lp.reason and weights.cache_path("alexnet").name in lp.reason
+    assert lpips_metric.ENV in lp.reason and lp.weights["file"] is None
+    with pytest.raises(RuntimeError, match="unavailable"):
+        lp(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32))
 
 
-def test_missing_file_named_by_env_is_unavailable(tmp_path, monkeypatch):
-    monkeypatch.setenv(lpips_metric.ENV, str(tmp_path / "nope.pth"))
+def test_offline_setting_gives_a_reason_without_trying(hub, monkeypatch):
+    monkeypatch.setenv(weights.OFFLINE_ENV, "1")
     lp = load_lpips()
-    assert not lp.available and "does not exist" in lp.reason
+    assert not lp.available and weights.OFFLINE_ENV in lp.reason and hub == []
 
 
-def test_local_alexnet_file_is_loaded_into_the_trunk(tmp_path, monkeypatch):
+def test_alexnet_in_the_hub_cache_is_loaded_into_the_trunk(hub):
     features = torchvision.models.alexnet(weights=None).state_dict()  # stands in for the ImageNet file
-    torch.save(features, tmp_path / ALEXNET_FILE)
-    monkeypatch.setenv(lpips_metric.ENV, str(tmp_path / ALEXNET_FILE))
+    path = weights.cache_path("alexnet")
+    path.parent.mkdir(parents=True)
+    torch.save(features, path)
     lp = load_lpips()
-    assert lp.available and lp.trunk == "alexnet-imagenet"
+    assert lp.available and lp.trunk == "alexnet-imagenet" and hub == []
+    assert lp.weights["file"] == path.name and len(lp.weights["sha256"]) == 64
     assert torch.equal(lp.net.net.slice1[0].weight, features["features.0.weight"])
     assert torch.equal(getattr(lp.net.net.slice5, "10").bias, features["features.10.bias"])
+
+
+def test_file_named_by_env_missing_or_foreign(hub, tmp_path, monkeypatch):
+    monkeypatch.setenv(lpips_metric.ENV, str(tmp_path / "nope.pth"))
+    assert "does not exist" in load_lpips().reason
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "resnet.pth")
+    monkeypatch.setenv(lpips_metric.ENV, str(tmp_path / "resnet.pth"))
+    lp = load_lpips()
+    assert not lp.available and "is not torchvision AlexNet weights" in lp.reason and hub == []
 
 
 def test_random_backbone_wiring_zero_for_identical_images():

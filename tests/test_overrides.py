@@ -154,9 +154,10 @@ def test_runs_and_judge_from_another_setting_are_refused_not_reused(tmp_path):
     (runs / "judge").mkdir()
     judge = {"config": judge_config("smoke", old[0].data).to_dict(), "feature_head": True}
     (runs / "judge" / CONFIG_FILE).write_text(json.dumps(judge))
+    (runs / "judge" / "judge.safetensors").write_bytes(b"")  # present: only the config is compared
     check_reusable(runs, old, "smoke")
     assert judge_differences(runs / "judge", "smoke", old[0]) == []  # reused as it is
-    with pytest.raises(JdvaeError, match=r"judge \(data.seed: 0 != 3\)"):
+    with pytest.raises(JdvaeError, match=r"judge \(data.seed: 0 -> 3\)"):
         check_reusable(runs, new, "smoke")
     judge["config"]["epochs"] += 1  # same data, another budget: not refused, but retrained by the judge step
     (runs / "judge" / CONFIG_FILE).write_text(json.dumps(judge))

@@ -49,4 +49,4 @@ def test_reproduce_smoke_survives_an_interruption(tmp_path):
     claims = (figures / "claims.md").read_text()
     table = [line for line in claims.splitlines() if line.startswith("| ") and not line.startswith("| claim")]
     assert len(table) == 8
-    assert all(any(v in line for v in ("**holds**", "**does not hold**", "**not measurable here**")) for line in table)
+    assert all("**not measurable here**" in line for line in table)  # smoke proves plumbing, never a verdict

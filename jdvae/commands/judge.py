@@ -1,4 +1,4 @@
-"""`jdvae judge`: train the independent judge of Table 1 for a profile."""
+"""`jdvae judge`: train the independent judge of Table 1 for a profile (same command, same weights)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,9 +13,14 @@ def register(subparsers) -> None:
                               description=__doc__)
     p.add_argument("--profile", default="quick", choices=list(PROFILES), help="data and budget (default: quick)")
     p.add_argument("--out", required=True, type=Path, help="folder for judge_config.json and judge.safetensors")
+    p.add_argument("--data", choices=("synthfaces", "celeba"), default=None, help="data source (default: profile's)")
+    p.add_argument("--celeba-root", default=None, help="folder holding celeba/ (official layout)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
     p.add_argument("--max-images", type=int, default=None, help="override the profile's training subset size")
+    p.add_argument("--seed", type=int, default=None, help="override the judge's seed (default 0)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for training, part of the config (default 1: the same weights everywhere)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -23,13 +28,16 @@ def register(subparsers) -> None:
 def run(args) -> int:
     """Train, save and print the judge's balanced accuracies."""
     from ..evaluate.judge import judge_config, train_judge
+    from ..experiment import make_config
 
-    changes = {k: v for k, v in (("epochs", args.epochs), ("max_images", args.max_images)) if v is not None}
-    cfg = judge_config(args.profile, **changes)
+    changes = {k: v for k, v in (("epochs", args.epochs), ("max_images", args.max_images), ("seed", args.seed),
+                                 ("threads", args.threads)) if v is not None}
+    data = make_config("PA1", args.profile, data=args.data, celeba_root=args.celeba_root).data
+    cfg = judge_config(args.profile, data=data, **changes)
     check_writable(args.out)
     judge = train_judge(cfg, args.out, device=args.device, progress=not args.no_progress)
     r = judge.report
     bca = ", ".join(f"{k} {100 * v:.2f} %" for k, v in r["test_bca"].items() if v is not None)
-    print(f"judge {cfg.arch} ({r['init']}) trained in {r['train_seconds']} s on {r['train_images']} images; "
-          f"test balanced accuracy: {bca}; saved to {args.out}")
+    print(f"judge {cfg.arch} ({r['init']}) trained in {r['train_seconds']} s on {r['train_images']} images "
+          f"with {cfg.threads} thread(s); test balanced accuracy: {bca}; saved to {args.out}")
     return 0

@@ -1,8 +1,10 @@
-"""CelebA from a user-given folder (never downloaded), as the same `Split` container as SynthFaces.
+"""CelebA from a user-given folder (never downloaded): its images, attributes and labels as arrays.
 
 Read through `torchvision.datasets.CelebA(root, split, target_type="attr", download=False)`
 with its MD5 check relaxed to a presence check; identity, bbox and landmark files are
 optional. Images are centre-cropped to 178 px and resized to the profile size.
+`data.splits` caches these arrays and wraps them in a `Split`, as it does for SynthFaces;
+this module knows nothing of splits.
 """
 from __future__ import annotations
 
@@ -12,10 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..config import DataConfig
 from ..errors import JdvaeError
-from . import splits
-from .splits import Split, cache_key, load_cached, save_cached, supervision_mask
 
 VERSION = "celeba-1"
 SOURCE = ("download img_align_celeba.zip, list_attr_celeba.txt and list_eval_partition.txt from the official "
@@ -61,8 +60,8 @@ def _dataset(root: Path, split: str):
         raise JdvaeError(f"CelebA annotation files under {root}/celeba are malformed ({e}); {SOURCE} {root}/celeba/") from None
 
 
-def _labels(attr_matrix: np.ndarray, attr_names: list[str], names) -> np.ndarray:
-    """Int64 (N, K) labels for `names` from the 0/1 attribute matrix."""
+def labels_of(attr_matrix: np.ndarray, attr_names: list[str], names) -> np.ndarray:
+    """Int64 (N, K) labels for `names` from the 0/1 attribute matrix (beard = not No_Beard)."""
     cols = []
     for name in names:
         if name not in ATTRIBUTES:
@@ -89,31 +88,16 @@ def _image(path: Path, size: int) -> np.ndarray:
         raise JdvaeError(f"CelebA image {path} is missing or corrupt ({e}); re-extract img_align_celeba.zip") from None
 
 
-def load_celeba(cfg: DataConfig, split: str, cache_dir=None, progress: bool = True) -> Split:
-    """The official CelebA partition `split` at cfg.image_size, decoded once and cached."""
-    root = find_root(cfg.celeba_root)
-    size = cfg.image_size
-    key = cache_key(version=VERSION, root=str(root.resolve()), size=size, split=split)
-    path = splits.cache_dir(cache_dir) / f"celeba-{split}-{size}px-{key}.npz"
-    arrays = load_cached(path, ("images", "attr", "attr_names"))
-    if arrays is None:
-        ds = _dataset(root, split)
-        from tqdm import tqdm
+def read_partition(root: Path, split: str, size: int, progress: bool = True) -> dict[str, np.ndarray]:
+    """The official partition `split` of the CelebA under `root`: images uint8 (N, size, size, 3), attr, attr_names."""
+    ds = _dataset(root, split)
+    from tqdm import tqdm
 
-        folder = root / "celeba" / "img_align_celeba"
-        images = np.empty((len(ds.filename), size, size, 3), np.uint8)
-        for i, name in enumerate(tqdm(ds.filename, desc=f"CelebA {split} {size}px", unit="img", disable=not progress)):
-            images[i] = _image(folder / name, size)
-        arrays = {"images": images, "attr": ds.attr.numpy().astype(np.int8), "attr_names": np.array(ds.attr_names)}
-        save_cached(path, arrays)
-    labels = _labels(arrays["attr"], [str(n) for n in arrays["attr_names"]], cfg.labels)
-    rows = np.arange(len(labels))
-    if cfg.celeba_balance:
-        rows = balance(labels, cfg.seed, split)
-    n = len(rows)
-    supervised = supervision_mask(n, cfg.supervision, cfg.seed) if split == "train" else np.ones(n, bool)
-    return Split(images=arrays["images"][rows], labels=labels[rows], supervised=supervised, factors=None,
-                 index=rows.astype(np.int64), label_names=tuple(cfg.labels))
+    folder = root / "celeba" / "img_align_celeba"
+    images = np.empty((len(ds.filename), size, size, 3), np.uint8)
+    for i, name in enumerate(tqdm(ds.filename, desc=f"CelebA {split} {size}px", unit="img", disable=not progress)):
+        images[i] = _image(folder / name, size)
+    return {"images": images, "attr": ds.attr.numpy().astype(np.int8), "attr_names": np.array(ds.attr_names)}
 
 
 def balance(labels: np.ndarray, seed: int, split: str) -> np.ndarray:

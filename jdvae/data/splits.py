@@ -1,4 +1,4 @@
-"""Train/val/test splits: SynthFaces built once and cached on disk, the supervision mask, counterfactuals.
+"""Train/val/test splits of SynthFaces or CelebA, built once and cached on disk; the supervision mask, counterfactuals.
 
 `Split` is torch-free; the trainer scales `images` to [-1, 1] itself. SynthFaces splits
 draw disjoint generator index ranges: train from 0, val from 10**8, test from 2 * 10**8,
@@ -18,7 +18,7 @@ import numpy as np
 from ..config import DataConfig
 from ..errors import JdvaeError
 from ..io import atomic_path
-from . import synthfaces
+from . import celeba, synthfaces
 
 VERSION = "splits-1"
 SPLITS = ("train", "val", "test")
@@ -112,9 +112,7 @@ def load_split(cfg: DataConfig, split: str, cache_dir=None, progress: bool = Tru
         raise JdvaeError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     cfg.validate()
     if cfg.source == "celeba":
-        from .celeba import load_celeba
-
-        return load_celeba(cfg, split, cache_dir=cache_dir, progress=progress)
+        return _celeba_split(cfg, split, cache_dir, progress)
     n = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}[split]
     if not 0 < n <= 10**8:
         raise JdvaeError(f"n_{split} = {n} must be between 1 and 10**8")
@@ -123,6 +121,24 @@ def load_split(cfg: DataConfig, split: str, cache_dir=None, progress: bool = Tru
     supervised = supervision_mask(n, cfg.supervision, cfg.seed) if split == "train" else np.ones(n, bool)
     return Split(images=arrays["images"], labels=synthfaces.labels_of(factors, cfg.labels), supervised=supervised,
                  factors=factors, index=factors["index"].astype(np.int64), label_names=tuple(cfg.labels))
+
+
+def _celeba_split(cfg: DataConfig, split: str, cache=None, progress: bool = True) -> Split:
+    """The official CelebA partition `split` at cfg.image_size, decoded once and cached."""
+    root = celeba.find_root(cfg.celeba_root)
+    size = cfg.image_size
+    key = cache_key(version=celeba.VERSION, root=str(root.resolve()), size=size, split=split)
+    path = cache_dir(cache) / f"celeba-{split}-{size}px-{key}.npz"
+    arrays = load_cached(path, ("images", "attr", "attr_names"))
+    if arrays is None:
+        arrays = celeba.read_partition(root, split, size, progress)
+        save_cached(path, arrays)
+    labels = celeba.labels_of(arrays["attr"], [str(n) for n in arrays["attr_names"]], cfg.labels)
+    rows = celeba.balance(labels, cfg.seed, split) if cfg.celeba_balance else np.arange(len(labels))
+    n = len(rows)
+    supervised = supervision_mask(n, cfg.supervision, cfg.seed) if split == "train" else np.ones(n, bool)
+    return Split(images=arrays["images"][rows], labels=labels[rows], supervised=supervised, factors=None,
+                 index=rows.astype(np.int64), label_names=tuple(cfg.labels))
 
 
 def counterfactual_images(split: Split, rows, donor_rows=None, label: str = "glasses",

@@ -1,19 +1,20 @@
 """The independent judge of Table 1: a torchvision ResNet per profile, trained on the training split only.
 
 Paper section 3: swaps are classified "with an independent classifier based on ResNet 50".
-The paper profile uses ResNet-50; the CPU profiles use ResNet-18 (same family, fits the
-2-core budget), torchvision's architecture unchanged: its last stage is 2x2 at 64 px and
-1x1 at 32 px (`maxpool=False` drops the stem's max-pool: 2x finer maps at 4x the cost).
-The judge sees every training label (fully supervised), never a model output, and is
-selected on validation balanced accuracy. On SynthFaces a feature head on the same trunk reads the glasses
-features (frame shape, frame colour, lens tint) so that swaps can be checked against I_g.
-ImageNet weights are used only when present locally; otherwise it trains from scratch.
+The paper profile uses ResNet-50, the CPU profiles ResNet-18 (quick: without the stem's
+max-pool at 32 px). The judge learns every label of the study (fully supervised) from real
+images, a share of them blurred as VAE reconstructions are (judge_inputs.py), never from a
+model output, and is selected on validation balanced accuracy. On SynthFaces a feature
+head reads the glasses features (frame shape, colour, lens tint) to check swaps against I_g.
+ImageNet weights come through torchvision's weights API (jdvae.weights) when available.
+Training is a pure function of the config: its own seeded generator and thread count.
 """
 from __future__ import annotations
 
 import copy
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -26,10 +27,12 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..config import LABELS, DataConfig, profile
+from ..data.tensors import to_model_input
 from ..errors import JdvaeError
 from ..io import atomic_path, atomic_write_json
+from ..weights import load_pretrained
+from .judge_inputs import augment, gaussian_blur, lr_at, training_subset
 from .metrics import N_SHAPES, balanced_accuracy, glasses_targets
-from .swaps import to_tensor
 
 CONFIG_FILE, WEIGHTS_FILE = "judge_config.json", "judge.safetensors"
 WEIGHTS_ENV = "JDVAE_RESNET_WEIGHTS"
@@ -37,17 +40,26 @@ WEIGHTS_ENV = "JDVAE_RESNET_WEIGHTS"
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    """Architecture, budget and data of the judge."""
+    """Architecture, budget, augmentation and data of the judge."""
 
     profile: str = "quick"
     arch: str = "resnet18"  # torchvision name: resnet18 | resnet50
     maxpool: bool = True  # False drops the stem's max-pool (small images)
     epochs: int = 2
     max_images: int | None = 4000  # training images used (seeded subset); None = all
-    lr: float = 1e-3
+    glasses_share: float | None = None  # share of that subset with glasses (None: as drawn)
+    lr: float = 1e-3  # peak of the warm-up + cosine schedule (`lr_at`)
     weight_decay: float = 1e-4
     batch_size: int = 64
     seed: int = 0
+    threads: int = 1  # torch CPU threads while training: fixed, so the weights do not depend on the caller
+    pretrained: bool = True  # start from ImageNet weights when torchvision can provide them
+    blur_share: float = 0.5  # share of training images blurred ...
+    blur_sigma: float = 1.2  # ... with sigma ~ U(0, blur_sigma) pixels at 32 px, scaled with the image size
+    noise: float = 0.03  # pixel noise std ~ U(0, noise), images in [-1, 1]
+    warmup: float = 0.05  # share of the steps with a linear warm-up
+    regression_weight: float = 1.0  # weight of the frame colour and tint squared errors beside the shape loss
+    blurred_features: bool = True  # the feature head also learns from the blurred images (False: sharp ones only)
     data: DataConfig = field(default_factory=DataConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -56,24 +68,25 @@ class JudgeConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "JudgeConfig":
         d = dict(d)
-        data = {k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("data").items()}
-        return cls(**d, data=DataConfig(**data))
+        try:
+            data = {k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("data").items()}
+            return cls(**d, data=DataConfig(**data))
+        except (TypeError, KeyError) as e:
+            raise JdvaeError(f"judge config does not match this version of jdvae ({e}); retrain it with `jdvae judge`") \
+                from None
 
 
-_BUDGETS = {  # profile -> (arch, maxpool, epochs, max_images, lr, batch)
-    "smoke": ("resnet18", True, 1, 256, 1e-3, 32),
-    "quick": ("resnet18", True, 2, 4000, 1e-3, 64),
-    "paper": ("resnet50", True, 10, None, 1e-4, 64),
+_BUDGETS: dict[str, dict[str, Any]] = {  # profile -> JudgeConfig fields
+    "smoke": dict(epochs=1, max_images=256, lr=1e-3, batch_size=32),
+    "quick": dict(epochs=3, max_images=12000, lr=2e-3, batch_size=64),
+    "paper": dict(arch="resnet50", epochs=10, max_images=None, lr=1e-4, batch_size=64),
 }
 
 
 def judge_config(profile_name: str, data: DataConfig | None = None, **changes: Any) -> JudgeConfig:
-    """The profile's judge budget on `data` (default: the profile's), with every label so one judge serves all."""
-    arch, maxpool, epochs, max_images, lr, batch = _BUDGETS.get(profile_name, _BUDGETS["quick"])
+    """The profile's judge on `data` (default: the profile's) with every label of the study, so one judge serves all."""
     data = data if data is not None else profile(profile_name).data
-    labels = LABELS if data.source == "synthfaces" else data.labels
-    cfg = JudgeConfig(profile_name, arch, maxpool, epochs, max_images, lr, batch_size=batch,
-                      data=replace(data, labels=labels))
+    cfg = JudgeConfig(profile_name, **_BUDGETS.get(profile_name, _BUDGETS["quick"]), data=replace(data, labels=LABELS))
     return replace(cfg, **changes)
 
 
@@ -143,38 +156,20 @@ class Judge(nn.Module):
         return self._read(raw)
 
 
-def imagenet_weights(arch: str) -> Path | None:
-    """Local ImageNet weights for `arch`: $JDVAE_RESNET_WEIGHTS, else the torch hub cache, else None."""
-    if os.environ.get(WEIGHTS_ENV):
-        return Path(os.environ[WEIGHTS_ENV])
-    found = sorted((Path(torch.hub.get_dir()) / "checkpoints").glob(f"{arch}-*.pth"))
-    return found[0] if found else None
+def _predict_images(judge: Judge, images: np.ndarray, sigma: float = 0.0, batch_size: int = 256) -> np.ndarray:
+    """P(y=1) (N, K) for uint8 images (N, S, S, 3), blurred by `sigma` pixels, converted batch by batch."""
+    dev = next(judge.parameters()).device
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = to_model_input(images[i:i + batch_size], dev)
+        if sigma > 0:
+            x = gaussian_blur(x, torch.full((len(x),), sigma))
+        out.append(judge.predict(x).numpy())
+    return np.concatenate(out)
 
 
-def _init_from_imagenet(judge: Judge) -> str:
-    path = imagenet_weights(judge.cfg.arch)
-    if path is None:
-        return (f"none: trained from scratch (no {judge.cfg.arch} ImageNet weights in "
-                f"{Path(torch.hub.get_dir()) / 'checkpoints'} and {WEIGHTS_ENV} unset)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise JdvaeError(f"cannot read ImageNet weights {path} ({type(e).__name__}); "
-                         f"fix or unset {WEIGHTS_ENV}") from None
-    own = judge.trunk.state_dict()
-    keep = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    judge.trunk.load_state_dict(keep, strict=False)
-    return f"imagenet: {path} ({len(keep)}/{len(own)} tensors)"
-
-
-def _predict_images(judge: Judge, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """P(y=1) (N, K) for uint8 images (N, S, S, 3), converted batch by batch."""
-    return np.concatenate([judge.predict(to_tensor(images[i:i + batch_size])).numpy()
-                           for i in range(0, len(images), batch_size)])
-
-
-def _evaluate_bca(judge: Judge, images: np.ndarray, labels: np.ndarray) -> dict[str, float | None]:
-    pred = _predict_images(judge, images) > 0.5  # (N, K)
+def _evaluate_bca(judge: Judge, images: np.ndarray, labels: np.ndarray, sigma: float = 0.0) -> dict[str, float | None]:
+    pred = _predict_images(judge, images, sigma) > 0.5  # (N, K)
     return {name: balanced_accuracy(labels[:, k], pred[:, k]) for k, name in enumerate(judge.labels)}
 
 
@@ -183,36 +178,64 @@ def _mean(bca: dict[str, float | None]) -> float:
     return float(np.mean(vals)) if vals else 0.0
 
 
-def _feature_loss(read: GlassesRead, targets: list[Tensor]) -> Tensor:
-    """Frame shape cross-entropy + frame colour and tint squared errors."""
+def _feature_loss(read: GlassesRead, targets: list[Tensor], regression_weight: float) -> Tensor:
+    """Frame shape cross-entropy + weighted frame colour and tint squared errors."""
     shape, colour, tint = targets
-    return F.cross_entropy(read.shape_logits, shape) + F.mse_loss(read.colour, colour) + F.mse_loss(read.tint, tint)
+    return F.cross_entropy(read.shape_logits, shape) + regression_weight * (
+        F.mse_loss(read.colour, colour) + F.mse_loss(read.tint, tint))
+
+
+def _init_from_imagenet(judge: Judge) -> tuple[str, dict[str, Any]]:
+    """Copy torchvision's ImageNet weights into the trunk when available; (init line, weights record)."""
+    if not judge.cfg.pretrained:
+        return "none: trained from scratch (pretrained=False)", {"file": None, "reason": "pretrained=False"}
+    found = load_pretrained(judge.cfg.arch, env=WEIGHTS_ENV)
+    if not found.available:
+        return f"none: trained from scratch ({found.reason})", found.record
+    own = judge.trunk.state_dict()
+    keep = {k: v for k, v in found.state.items() if k in own and own[k].shape == v.shape}
+    judge.trunk.load_state_dict(keep, strict=False)
+    r = found.record
+    return f"imagenet: {r['weights']} {r['file']} sha256 {r['sha256'][:12]} ({len(keep)}/{len(own)} tensors)", r
 
 
 def train_judge(cfg: JudgeConfig, out: str | os.PathLike | None = None, device: str = "cpu",
                 progress: bool = True) -> Judge:
-    """Train the judge on the training split, keep the best validation BCA, report test BCA, save to `out`."""
+    """Train the judge on the training split with cfg.threads threads and its own RNG; save to `out`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        with torch.random.fork_rng(devices=[]):  # the caller's global RNG is neither read nor changed
+            torch.manual_seed(cfg.seed)
+            judge = _train(cfg, device, progress)
+    finally:
+        torch.set_num_threads(before)
+    if out is not None:
+        save_judge(judge, out)
+    return judge
+
+
+def _train(cfg: JudgeConfig, device: str, progress: bool) -> Judge:
+    """The training loop: keep the best validation BCA, report test BCA (sharp and blurred) and the feature head."""
     from tqdm.auto import tqdm
 
     from ..data.splits import load_split
 
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
     train = load_split(cfg.data, "train", progress=progress)
-    keep = np.arange(len(train.labels))
-    if cfg.max_images is not None and cfg.max_images < len(keep):
-        keep = np.sort(rng.choice(keep, size=cfg.max_images, replace=False))
+    keep = training_subset(train.labels, cfg.data.labels, cfg.max_images, cfg.glasses_share, cfg.seed)
     images = train.images[keep]  # uint8 (N, S, S, 3); batches are converted on the fly
     y = torch.from_numpy(train.labels[keep]).float()  # (N, K)
     use_features = train.factors is not None and "glasses" in cfg.data.labels
     if use_features:
         targets = [torch.from_numpy(t) for t in glasses_targets(train.factors, keep)]  # shape, colour, tint
         has_g = y[:, cfg.data.labels.index("glasses")] > 0.5
-    judge = Judge(cfg, use_features).to(device)
-    init = _init_from_imagenet(judge)
+    judge = Judge(cfg, use_features)
+    init, weights = _init_from_imagenet(judge)
+    judge = judge.to(device)
     pos = y.sum(0).clamp(min=1)
     pos_weight = ((len(y) - pos) / pos).to(device)  # balances each label as BCA does
     opt = torch.optim.Adam(judge.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)  # data order and augmentation
     val = load_split(cfg.data, "val", progress=progress)
     best, best_state, history = -1.0, None, []
     t0 = time.time()
@@ -220,18 +243,19 @@ def train_judge(cfg: JudgeConfig, out: str | os.PathLike | None = None, device: 
     bar = tqdm(total=cfg.epochs * steps, desc=f"judge {cfg.arch}", disable=not progress)
     for epoch in range(cfg.epochs):
         judge.train()
-        order = torch.randperm(len(images))
+        order = torch.randperm(len(images), generator=gen)
         for i in range(steps):
+            for group in opt.param_groups:
+                group["lr"] = lr_at(epoch * steps + i, cfg.epochs * steps, cfg.lr, cfg.warmup)
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            xb = to_tensor(images[idx.numpy()], device)  # (B, 3, S, S)
-            flip = torch.rand(len(idx), device=device) < 0.5
-            xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)  # horizontal flip keeps every label
+            xb, blurred = augment(to_model_input(images[idx.numpy()], device), gen, cfg.blur_share, cfg.blur_sigma,
+                                  cfg.noise)  # (B, 3, S, S), (B,)
             logits, raw = judge(xb)
             loss = F.binary_cross_entropy_with_logits(logits, y[idx].to(device), pos_weight=pos_weight)
-            if use_features and has_g[idx].any():  # feature head: real images with glasses only
-                rows = idx[has_g[idx]]
-                read = Judge._read(raw[has_g[idx].to(device)])
-                loss = loss + _feature_loss(read, [t[rows].to(device) for t in targets])
+            feat = has_g[idx] & (~blurred | cfg.blurred_features) if use_features else None  # (B,)
+            if feat is not None and feat.any():  # feature head: images with glasses only
+                read = Judge._read(raw[feat.to(device)])
+                loss = loss + _feature_loss(read, [t[idx[feat]].to(device) for t in targets], cfg.regression_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -242,18 +266,21 @@ def train_judge(cfg: JudgeConfig, out: str | os.PathLike | None = None, device: 
         if _mean(val_bca) > best:
             best, best_state = _mean(val_bca), copy.deepcopy(judge.state_dict())
     bar.close()
+    seconds = round(time.time() - t0, 1)
     judge.load_state_dict(best_state)
     test = load_split(cfg.data, "test", progress=progress)
+    size = cfg.data.image_size
     judge.report = {
-        "arch": cfg.arch, "init": init, "train_images": int(len(images)), "train_seconds": round(time.time() - t0, 1),
-        "history": history, "val_bca": max(history, key=lambda h: _mean(h["val_bca"]))["val_bca"],
+        "arch": cfg.arch, "init": init, "weights": weights, "device": str(device), "threads": cfg.threads,
+        "train_images": int(len(images)), "train_seconds": seconds, "history": history,
+        "val_bca": max(history, key=lambda h: _mean(h["val_bca"]))["val_bca"],
         "test_bca": _evaluate_bca(judge, test.images, test.labels),
+        "test_bca_blurred": {f"{s:g}px": _evaluate_bca(judge, test.images, test.labels, s * size / 32)
+                             for s in (0.6, 1.2)},  # sigma at 32 px, scaled as in training
         "feature_head": use_features,
     }
     if use_features:
         judge.report["test_features"] = _feature_accuracy(judge, test)
-    if out is not None:
-        save_judge(judge, out)
     return judge
 
 
@@ -262,7 +289,7 @@ def _feature_accuracy(judge: Judge, split) -> dict[str, float] | None:
     has_g = np.flatnonzero(split.labels[:, judge.labels.index("glasses")] == 1)
     if len(has_g) == 0:
         return None
-    read = judge.features(to_tensor(split.images[has_g]))
+    read = judge.features(to_model_input(split.images[has_g], next(judge.parameters()).device))
     shape, colour, tint = glasses_targets(split.factors, has_g)
     return {"shape_acc": 100.0 * float((read.shape_logits.argmax(1).numpy() == shape).mean()),
             "colour_mae": float(np.abs(read.colour.numpy() - colour).mean()),
@@ -270,7 +297,7 @@ def _feature_accuracy(judge: Judge, split) -> dict[str, float] | None:
 
 
 def save_judge(judge: Judge, out: str | os.PathLike) -> Path:
-    """Write judge_config.json and judge.safetensors into `out`, atomically."""
+    """Write judge_config.json (config, weights record, report) and judge.safetensors into `out`, atomically."""
     from safetensors.torch import save_file
 
     out = Path(out)
@@ -278,7 +305,7 @@ def save_judge(judge: Judge, out: str | os.PathLike) -> Path:
     with atomic_path(out / WEIGHTS_FILE) as tmp:
         save_file(state, str(tmp))
     atomic_write_json(out / CONFIG_FILE, {"config": judge.cfg.to_dict(), "feature_head": judge.has_features,
-                                          "report": judge.report})
+                                          "pretrained": judge.report.get("weights"), "report": judge.report})
     return out
 
 
@@ -290,7 +317,36 @@ def load_judge(path: str | os.PathLike, device: str = "cpu") -> Judge:
     if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
         raise JdvaeError(f"no judge in {path} (needs {CONFIG_FILE} and {WEIGHTS_FILE}); train one with `jdvae judge`")
     meta = json.loads((path / CONFIG_FILE).read_text())
-    judge = Judge(JudgeConfig.from_dict(meta["config"]), meta["feature_head"])
+    with torch.random.fork_rng(devices=[]):  # building the trunk draws random numbers: keep the caller's RNG
+        judge = Judge(JudgeConfig.from_dict(meta["config"]), meta["feature_head"])
     judge.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
     judge.report = meta.get("report", {})
     return judge.to(device).eval()
+
+
+def stale_fields(path: str | os.PathLike, cfg: JudgeConfig) -> list[str] | None:
+    """None when `path` holds no judge; else the config fields where its judge differs from `cfg` ([] = current)."""
+    path = Path(path)
+    if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+        return None
+    a = _flat(json.loads((path / CONFIG_FILE).read_text()).get("config", {}))
+    b = _flat(json.loads(json.dumps(cfg.to_dict())))  # tuples as JSON lists, as saved
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+    return out
+
+
+def ensure_judge(cfg: JudgeConfig, out: str | os.PathLike, device: str = "cpu", progress: bool = True) -> Judge:
+    """The judge in `out` when it was trained with exactly `cfg`; otherwise train it there (saying why)."""
+    stale = stale_fields(out, cfg)
+    if stale == []:
+        return load_judge(out, device)
+    if stale:
+        print(f"jdvae: the judge in {out} was trained with another config ({'; '.join(stale[:4])}"
+              f"{'; ...' if len(stale) > 4 else ''}): retraining it", file=sys.stderr)
+    return train_judge(cfg, out, device=device, progress=progress)

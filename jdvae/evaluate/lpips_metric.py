@@ -1,38 +1,27 @@
-"""LPIPS (Zhang et al. 2018; lpips package, AlexNet trunk, v0.1, inputs in [-1, 1]) without any download.
+"""LPIPS (Zhang et al. 2018; lpips package, AlexNet trunk, v0.1, inputs in [-1, 1]).
 
-The linear calibration layers ship inside the lpips package; the AlexNet ImageNet
-trunk comes from the torch hub cache (alexnet-owt-7be5be79.pth) or the file named by
-JDVAE_ALEXNET_WEIGHTS. When it is absent, LPIPS is reported unavailable with the
-reason: a random trunk is never reported as LPIPS.
+The linear calibration layers ship inside the lpips package; the AlexNet ImageNet trunk is
+torchvision's `AlexNet_Weights.IMAGENET1K_V1`, read through torchvision's weights API
+(jdvae.weights: the hub cache, a download into it, or the file named by
+JDVAE_ALEXNET_WEIGHTS). When it cannot be had (offline, JDVAE_OFFLINE=1), LPIPS is reported
+unavailable with the reason: a random trunk is never reported as LPIPS.
 """
 from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
-ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
+from ..weights import Pretrained, from_file, how_to_provide, load_pretrained
+
 ENV = "JDVAE_ALEXNET_WEIGHTS"
 # torchvision alexnet().features index -> lpips trunk slice holding it
 _SLICE_OF = {0: 1, 1: 1, 2: 2, 3: 2, 4: 2, 5: 3, 6: 3, 7: 3, 8: 4, 9: 4, 10: 5, 11: 5}
-
-
-def alexnet_weights_path() -> Path | None:
-    """The AlexNet ImageNet weights: $JDVAE_ALEXNET_WEIGHTS, else the torch hub cache, else None."""
-    if os.environ.get(ENV):
-        return Path(os.environ[ENV])
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
-    return cached if cached.exists() else None
-
-
-def how_to_provide() -> str:
-    """One line telling the user where to put the AlexNet weights."""
-    return (f"copy torchvision's {ALEXNET_FILE} into {Path(torch.hub.get_dir()) / 'checkpoints'} "
-            f"or set {ENV}=/path/to/{ALEXNET_FILE}")
 
 
 @dataclass
@@ -42,6 +31,7 @@ class Lpips:
     net: torch.nn.Module | None
     reason: str | None = None
     trunk: str = "alexnet-imagenet"
+    weights: dict[str, Any] = field(default_factory=dict)  # record of the AlexNet file (name, SHA-256)
 
     @property
     def available(self) -> bool:
@@ -56,26 +46,32 @@ class Lpips:
 
 
 def load_lpips(device: str | torch.device = "cpu", weights: str | os.PathLike | None = None) -> Lpips:
-    """LPIPS(net='alex', version='0.1') with the local AlexNet trunk, or an unavailable result with the reason."""
-    path = Path(weights) if weights is not None else alexnet_weights_path()
-    if path is None:
-        return Lpips(None, f"AlexNet ImageNet weights not found; {how_to_provide()}")
-    if not path.is_file():
-        return Lpips(None, f"AlexNet weights file {path} does not exist; {how_to_provide()}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a corrupt or foreign file: say so, never fall back to a random trunk
-        return Lpips(None, f"cannot read AlexNet weights {path} ({type(e).__name__}: {e}); {how_to_provide()}")
+    """LPIPS(net='alex', version='0.1') on torchvision's AlexNet ImageNet trunk, or unavailable with the reason."""
+    if weights is not None:
+        found = from_file(Path(weights), "AlexNet_Weights.IMAGENET1K_V1", "given", how_to_provide("alexnet", ENV))
+    else:
+        found = load_pretrained("alexnet", env=ENV)
+    return _build(found, device)
+
+
+def _build(found: Pretrained, device) -> Lpips:
+    if not found.available:
+        return Lpips(None, f"AlexNet ImageNet weights unavailable: {found.reason}", weights=found.record)
     net = _lpips_random_trunk()
     trunk = {}
-    for key, value in state.items():
+    for key, value in found.state.items():
         parts = key.split(".")
-        if parts[0] == "features" and int(parts[1]) in _SLICE_OF:
+        if parts[0] == "features" and len(parts) == 3 and parts[1].isdigit() and int(parts[1]) in _SLICE_OF:
             trunk[f"slice{_SLICE_OF[int(parts[1])]}.{parts[1]}.{parts[2]}"] = value
-    missing, unexpected = net.net.load_state_dict(trunk, strict=False)
+    try:
+        missing, _ = net.net.load_state_dict(trunk, strict=False)
+    except RuntimeError as e:  # shapes that are not AlexNet's
+        missing = [str(e).splitlines()[0]]
     if missing or not trunk:
-        return Lpips(None, f"{path} is not torchvision AlexNet weights (missing {missing[:3]}); {how_to_provide()}")
-    return Lpips(net.to(device).eval(), None)
+        name = found.record.get("file")
+        return Lpips(None, f"{name} is not torchvision AlexNet weights (missing {missing[:3]}); "
+                           f"{how_to_provide('alexnet', ENV)}", weights=found.record)
+    return Lpips(net.to(device).eval(), None, weights=found.record)
 
 
 def random_lpips(device: str | torch.device = "cpu") -> Lpips:

@@ -1,0 +1,59 @@
+"""`jdvae curve`: learning curves of one or more models, snapshots every N steps, scored by the judge."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..config import MODELS, PROFILES
+from .train import add_set_option
+
+KEYS = ("recon_mse/glasses", "r_plus/glasses", "r_minus/glasses", "sr_minus/glasses", "sr_plus/glasses",
+        "cf_add_mse/glasses", "cf_remove_mse/glasses", "region_add_closed/glasses", "region_remove_closed/glasses",
+        "bca/glasses")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("curve", help="learning curves: train with snapshots, score each with the judge",
+                       description="Train each --model with weight snapshots every --every steps into "
+                                   "OUT/<model>, then score every snapshot on fixed test pairs (OUT/curve.json, .md).")
+    p.add_argument("--model", default="PA1", help=f"comma-separated, from {', '.join(MODELS)}")
+    p.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)}")
+    p.add_argument("--every", type=int, default=500, help="steps between snapshots")
+    add_set_option(p, "config override of every curve run, as in train, e.g. --set train.max_steps=6000")
+    p.add_argument("--out", required=True, help="folder of the curve runs")
+    p.add_argument("--judge", default=None, help="judge folder to score with (skip: train only)")
+    p.add_argument("--n-test", type=int, default=1000, help="test images scored (their glasses pairs)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..curve import rows_to_markdown, score_snapshots, train_with_snapshots
+    from ..errors import JdvaeError
+    from ..evaluate.judge import load_judge
+    from ..experiment import make_config
+    from ..io import atomic_write_json, atomic_write_text
+    from ..train import resolve_device
+    from ..experiment import parse_sets
+
+    if args.every < 1:
+        raise JdvaeError(f"--every {args.every} must be at least 1 step")
+    out = Path(args.out)
+    overrides = parse_sets(args.set)
+    models = [m.strip() for m in args.model.split(",") if m.strip()]
+    for name in models:
+        cfg = make_config(name, args.profile, overrides=overrides)
+        train_with_snapshots(cfg, out / name, args.every, device=args.device, progress=not args.quiet)
+    if args.judge is None:
+        return 0
+    judge = load_judge(args.judge)
+    device = str(resolve_device(args.device))
+    rows = [r for name in models for r in score_snapshots(out / name, judge, args.n_test, device)]
+    atomic_write_json(out / "curve.json", rows)
+    text = rows_to_markdown(rows, KEYS)
+    atomic_write_text(out / "curve.md", text)
+    print(text)
+    print(json.dumps({"written": [str(out / "curve.json"), str(out / "curve.md")]}))
+    return 0

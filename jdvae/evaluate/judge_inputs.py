@@ -1,0 +1,70 @@
+"""What the judge trains on: the seeded training subset, augmented batches, the learning-rate schedule.
+
+Augmentation: flips, and per-image Gaussian blur and pixel noise of random strength. Blur
+stands in for what a VAE reconstruction does to a face (docs/decisions.md, "The judge, its
+determinism and pretrained weights"); the judge never sees a model's output. Every random
+number comes from the caller's `torch.Generator` (or seed), drawn on the CPU.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+
+def gaussian_blur(x: Tensor, sigma: Tensor, radius: int | None = None) -> Tensor:
+    """Blur each image of x (B, C, H, W) with its own Gaussian of std sigma (B,) pixels (0 = unchanged)."""
+    b, c, h, w = x.shape
+    radius = math.ceil(3 * float(sigma.max())) if radius is None else radius
+    if radius == 0:
+        return x
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)  # (k,)
+    s = sigma.to(x).clamp(min=1e-3)[:, None]  # (B, 1)
+    k = torch.exp(-t[None] ** 2 / (2 * s ** 2))  # (B, k)
+    k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (B*C, k)
+    y = F.pad(x.reshape(1, b * c, h, w), (radius,) * 4, mode="replicate")  # (1, B*C, H+2r, W+2r)
+    y = F.conv2d(y, k[:, None, :, None], groups=b * c)  # vertical pass
+    y = F.conv2d(y, k[:, None, None, :], groups=b * c)  # horizontal pass
+    return y.reshape(b, c, h, w)
+
+
+def augment(x: Tensor, gen: torch.Generator, blur_share: float, blur_sigma: float,
+            noise: float) -> tuple[Tensor, Tensor]:
+    """Flip half of x (B, C, S, S), blur `blur_share` of it (sigma ~ U(0, blur_sigma * S / 32) px), add noise.
+
+    Returns the images and which of them were blurred, bool (B,) on the CPU.
+    """
+    b, size = len(x), x.shape[-1]
+    r = torch.rand(b, 4, generator=gen)  # (B, 4), on the CPU whatever the device
+    eps = torch.randn(x.shape, generator=gen)
+    x = torch.where((r[:, 0] < 0.5).to(x.device)[:, None, None, None], x.flip(-1), x)  # a flip keeps every label
+    max_sigma = blur_sigma * size / 32
+    blurred = (r[:, 1] < blur_share) & (max_sigma > 0)
+    if max_sigma > 0:
+        x = gaussian_blur(x, torch.where(blurred, r[:, 2] * max_sigma, torch.zeros(b)), radius=math.ceil(3 * max_sigma))
+    return (x + (r[:, 3] * noise)[:, None, None, None].to(x) * eps.to(x)).clamp(-1, 1), blurred
+
+
+def lr_at(step: int, total: int, peak: float, warmup: float) -> float:
+    """Learning rate at `step` of `total`: linear warm-up over `warmup` of the steps, then cosine to 0."""
+    n_warm = max(1, round(warmup * total))
+    if step < n_warm:
+        return peak * (step + 1) / n_warm
+    return 0.5 * peak * (1 + math.cos(math.pi * (step - n_warm) / max(1, total - n_warm)))
+
+
+def training_subset(labels: np.ndarray, names: tuple[str, ...], max_images: int | None, glasses_share: float | None,
+                    seed: int) -> np.ndarray:
+    """Sorted rows of the seeded subset: max_images rows (None: all), glasses_share of them with glasses."""
+    rng = np.random.default_rng(seed)
+    n = len(labels) if max_images is None else min(max_images, len(labels))
+    if glasses_share is None or "glasses" not in names:
+        return np.sort(rng.choice(len(labels), size=n, replace=False)) if n < len(labels) else np.arange(n)
+    has = labels[:, names.index("glasses")] == 1
+    pos, neg = np.flatnonzero(has), np.flatnonzero(~has)
+    n_pos = min(len(pos), round(glasses_share * n))
+    n_neg = min(len(neg), n - n_pos)
+    return np.sort(np.concatenate([rng.choice(pos, n_pos, replace=False), rng.choice(neg, n_neg, replace=False)]))

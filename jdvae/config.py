@@ -82,6 +82,9 @@ class ModelConfig:
         check_image_size(self.image_size)
         if self.width <= 0:
             raise JdvaeError(f"width multiplier {self.width} must be positive")
+        for name in ("z_dim", "u_dim"):
+            if getattr(self, name) < 1:
+                raise JdvaeError(f"model.{name} = {getattr(self, name)} must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,22 @@ class TrainConfig:
     threads: int | None = None  # torch CPU threads; None = torch's default
     compile: bool = False  # torch.compile the training step: pays back only on long runs (paper profile)
 
+    def validate(self) -> None:
+        """Raise JdvaeError naming the first out-of-range setting and its allowed range."""
+        checks = [
+            ("epochs", self.epochs >= 1, "at least 1"), ("batch_size", self.batch_size >= 1, "at least 1"),
+            ("lr", self.lr > 0, "positive"), ("lr_drop_at", 0 <= self.lr_drop_at <= 1, "between 0 and 1"),
+            ("alpha", self.alpha >= 0, "0 or more"), ("beta", self.beta >= 0, "0 or more"),
+            ("u_kl_scale_y1", self.u_kl_scale_y1 >= 0, "0 or more"), ("tau", self.tau > 0, "positive"),
+            ("max_steps", self.max_steps is None or self.max_steps >= 1, "at least 1 (or None)"),
+            ("checkpoint_minutes", self.checkpoint_minutes > 0, "positive"),
+            ("threads", self.threads is None or self.threads >= 1, "at least 1 (or None)"),
+        ]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise JdvaeError(f"train.{name} = {getattr(self, name)!r} must be {allowed}; "
+                                 f"pass e.g. --set train.{name}={getattr(TrainConfig(), name)}")
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -116,6 +135,7 @@ class RunConfig:
         """Validate every part and their agreement."""
         self.data.validate()
         self.model.validate()
+        self.train.validate()
         if self.model.image_size != self.data.image_size:
             raise JdvaeError(f"model image size {self.model.image_size} differs from data image size {self.data.image_size}")
         if self.model.n_labels != len(self.data.labels):

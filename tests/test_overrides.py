@@ -67,6 +67,23 @@ def test_value_of_the_right_type_that_fails_validation_is_still_one_line(tmp_pat
     assert code == 2 and len(err) == 1 and "supervision rate 2" in err[0]
 
 
+@pytest.mark.parametrize("setting, words", [
+    ("train.lr=-1", ("train.lr = -1.0 must be positive", "--set train.lr=")),
+    ("train.epochs=0", ("train.epochs = 0 must be at least 1",)),
+    ("train.lr_drop_at=1.5", ("train.lr_drop_at = 1.5 must be between 0 and 1",)),
+    ("train.tau=0", ("train.tau = 0.0 must be positive",)),
+    ("train.max_steps=0", ("train.max_steps = 0 must be at least 1",)),
+    ("train.threads=0", ("train.threads = 0",)),
+    ("model.u_dim=0", ("model.u_dim = 0 must be at least 1",)),
+])
+def test_out_of_range_training_settings_are_one_line(tmp_path, capsys, setting, words):
+    code, err = cli(capsys, *train_args(tmp_path / "run", setting))
+    assert code == 2 and len(err) == 1, err
+    for word in words:
+        assert word in err[0], (word, err[0])
+    assert not (tmp_path / "run").exists()
+
+
 def parsed(*sets):
     return build_config(build_parser().parse_args(train_args("unused", *sets)))  # the config only; no training
 

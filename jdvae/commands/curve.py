@@ -34,9 +34,10 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import JdvaeError
     from ..evaluate.judge import load_judge
     from ..experiment import make_config
-    from ..io import atomic_write_json, atomic_write_text
-    from ..train import resolve_device
     from ..experiment import parse_sets
+    from ..io import atomic_write_json, atomic_write_text
+    from ..plots import learning_curves, snapshot_swaps
+    from ..train import resolve_device
 
     if args.every < 1:
         raise JdvaeError(f"--every {args.every} must be at least 1 step")
@@ -51,9 +52,17 @@ def run(args: argparse.Namespace) -> int:
     judge = load_judge(args.judge)
     device = str(resolve_device(args.device))
     rows = [r for name in models for r in score_snapshots(out / name, judge, args.n_test, device)]
+    if (out / "curve.json").exists():  # keep the rows of models scored by an earlier call
+        rows = [r for r in json.loads((out / "curve.json").read_text()) if r["run"] not in models] + rows
     atomic_write_json(out / "curve.json", rows)
     text = rows_to_markdown(rows, KEYS)
     atomic_write_text(out / "curve.md", text)
+    written = [out / "curve.json", out / "curve.md"]
+    learning_curves(rows, out=out / "curve")
+    written.append(out / "curve.png")
+    for name in models:
+        snapshot_swaps(out / name, out=out / f"{name}_swaps")
+        written.append(out / f"{name}_swaps.png")
     print(text)
-    print(json.dumps({"written": [str(out / "curve.json"), str(out / "curve.md")]}))
+    print(json.dumps({"written": [str(p) for p in written]}))
     return 0

@@ -64,6 +64,25 @@ def to_png(images: list[np.ndarray], size: int = 256, gap: int = 8) -> bytes:
 
 
 # ----------------------------------------------------------------- static panel
+def u_effects(model, cfg, split: Split, index: int, label: int = 0, span: float = SPAN) -> np.ndarray:
+    """How much each component of u_label changes the image: mean |decode(u_j = +span) − decode(u_j = −span)|.
+
+    With y_label = 1, the other latents at image `index`'s posterior means; float (U,) in 0–255 pixel units."""
+    base = encode_state(model, cfg, split, index)
+    y = base.y.copy()
+    y[label] = 1.0
+    states = []
+    for j in range(base.u.shape[1]):
+        for v in (-span, span):
+            u = base.u.copy()
+            u[label, j] = v
+            states.append(replace(base, y=y, u=u))
+    if not states:
+        return np.zeros(0, np.float32)
+    images = render_states(model, states).astype(np.float32).reshape(base.u.shape[1], 2, -1)  # (U, 2, S*S*3)
+    return np.abs(images[:, 1] - images[:, 0]).mean(1)
+
+
 def static_panel(model, cfg, split: Split, index: int = 0, out=None, n_z: int = 4, steps: int = 7,
                  span: float = SPAN) -> Figure:
     """Traversals of one image: each u_k component (absolute, with y_k = 1) and the first z components (offsets)."""
@@ -73,13 +92,14 @@ def static_panel(model, cfg, split: Split, index: int = 0, out=None, n_z: int = 
     for k, name in enumerate(cfg.data.labels):
         y = base.y.copy()
         y[k] = 1.0  # u_k describes the label's features; show them with the label present
+        effect = u_effects(model, cfg, split, index, k, span)  # (U,) mean pixel change over the row
         for j in range(base.u.shape[1]):
             states = []
             for v in values:
                 u = base.u.copy()
                 u[k, j] = v
                 states.append(replace(base, y=y, u=u))
-            rows.append((f"u_{name}[{j}]\n({name}=1)", states))
+            rows.append((f"u_{name}[{j}]\n({name}=1, Δ {effect[j]:.1f})", states))
     for j in range(min(n_z, base.z.shape[0])):
         states = []
         for v in values:

@@ -1,6 +1,4 @@
 """LPIPS wiring: torchvision's AlexNet weights from the hub cache; without them a reason, never a number."""
-from urllib.error import URLError
-
 import pytest
 import torch
 import torchvision
@@ -8,22 +6,6 @@ import torchvision
 from jdvae import weights
 from jdvae.evaluate import lpips_metric
 from jdvae.evaluate.lpips_metric import load_lpips, random_lpips
-
-
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    """A private torch hub cache and a download that fails like an offline machine (records its calls)."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.delenv(lpips_metric.ENV, raising=False)
-    monkeypatch.delenv(weights.OFFLINE_ENV, raising=False)
-    calls = []
-
-    def no_network(url, *args, **kwargs):
-        calls.append(url)
-        raise URLError("no network (test stub)")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
-    return calls
 
 
 def test_failed_download_gives_a_reason_not_a_number(hub):

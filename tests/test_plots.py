@@ -168,3 +168,19 @@ def test_notebook_runs_headless(notebook, figure, extra, runs_dir, tmp_path):
                     str(runs_dir), "-p", "out", str(tmp_path / "figs"), *extra, "--no-progress-bar", "--log-level",
                     "WARNING", "--cwd", str(tmp_path)], check=True, env=env, timeout=300)
     assert (tmp_path / "figs" / f"{figure}.png").stat().st_size > 0
+
+
+def test_u_effects_measure_the_change_each_u_component_makes(glasses_runs):
+    model, cfg = glasses_runs["PA1"]
+    split = plots.test_split_of(glasses_runs)
+    effect = widgets.u_effects(model, cfg, split, 0)
+    assert effect.shape == (model.u_dim,) and (effect >= 0).all()
+    base = widgets.encode_state(model, cfg, split, 0)
+    y = base.y.copy()
+    y[0] = 1.0
+    lo, hi = (base.u.copy(), base.u.copy())
+    lo[0, 1], hi[0, 1] = -widgets.SPAN, widgets.SPAN
+    a, b = widgets.render_states(model, [widgets.State(y, base.z, lo), widgets.State(y, base.z, hi)])
+    assert effect[1] == pytest.approx(np.abs(b.astype(np.float32) - a.astype(np.float32)).mean(), rel=1e-5)
+    m2, m2_cfg = glasses_runs["M2"]
+    assert widgets.u_effects(m2, m2_cfg, split, 0).shape == (0,)  # M2 has no u

@@ -1,7 +1,6 @@
 """Pretrained weights through torchvision's weights API, without network: a failing download and a filled hub cache."""
 import hashlib
 import os
-from urllib.error import URLError
 
 import pytest
 import torch
@@ -10,22 +9,6 @@ import torchvision
 from jdvae import weights
 from jdvae.evaluate import judge as judge_module
 from jdvae.evaluate.judge import judge_config, load_judge, train_judge
-
-
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    """A private torch hub cache, no JDVAE_* weights variables, and a download that fails like an offline machine."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    for var in (weights.OFFLINE_ENV, judge_module.WEIGHTS_ENV):
-        monkeypatch.delenv(var, raising=False)
-    calls = []
-
-    def no_network(url, *args, **kwargs):
-        calls.append(url)
-        raise URLError("[Errno -3] Temporary failure in name resolution (test stub)")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
-    return calls
 
 
 def place_in_cache(arch):

@@ -113,7 +113,7 @@ class TrainConfig:
             ("alpha", self.alpha >= 0, "0 or more"), ("beta", self.beta >= 0, "0 or more"),
             ("u_kl_scale_y1", self.u_kl_scale_y1 >= 0, "0 or more"), ("tau", self.tau > 0, "positive"),
             ("max_steps", self.max_steps is None or self.max_steps >= 1, "at least 1 (or None)"),
-            ("checkpoint_minutes", self.checkpoint_minutes > 0, "positive"),
+            ("checkpoint_minutes", self.checkpoint_minutes >= 0, "0 (every step) or more"),
             ("threads", self.threads is None or self.threads >= 1, "at least 1 (or None)"),
         ]
         for name, ok, allowed in checks:

@@ -21,6 +21,7 @@ MODELS = ("PA1", "PA2", "M2", "CCVAE2", "CCVAE")
 LABELS = ("glasses", "beard")
 SOURCES = ("synthfaces", "celeba")
 IMAGE_SIZES = (32, 64, 128)
+ADAIN_STYLES = ("sample", "mean")
 
 
 def check_image_size(size: int) -> None:
@@ -74,6 +75,9 @@ class ModelConfig:
     width: float = 1.0  # multiplies every channel width (64, 128, 256, 512, 512)
     adain: bool = True
     tokens: bool = True
+    # What styles the AdaIN blocks in training: "sample" = the sampled z of Eq. 2, d_theta(y, z, u);
+    # "mean" = mu_z, as in the authors' code, a noiseless path around the KL term (docs/decisions.md).
+    adain_style: str = "sample"
 
     def validate(self) -> None:
         """Raise JdvaeError for an unknown model or impossible size."""
@@ -82,6 +86,8 @@ class ModelConfig:
         check_image_size(self.image_size)
         if self.width <= 0:
             raise JdvaeError(f"width multiplier {self.width} must be positive")
+        if self.adain_style not in ADAIN_STYLES:
+            raise JdvaeError(f"model.adain_style = {self.adain_style!r} is unknown; use one of {', '.join(ADAIN_STYLES)}")
         for name in ("z_dim", "u_dim"):
             if getattr(self, name) < 1:
                 raise JdvaeError(f"model.{name} = {getattr(self, name)} must be at least 1")

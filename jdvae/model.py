@@ -144,8 +144,8 @@ class JDVAE(nn.Module):
     def _decode(self, y_soft: Tensor, z: Tensor, u: Tensor, style: Tensor | None = None) -> Tensor:
         """d_theta(y, z, u) (Fig. 1): y_soft (B, K, 2), z (B, Z), u (B, K, U) -> x_hat (B, 3, S, S).
 
-        The AdaIN style is mu_z (the authors' code); z itself enters the FC. At test time z = mu_z,
-        so `style` defaults to z.
+        z enters the FC and, by default, also styles the AdaIN blocks (Eq. 2: the decoder sees only
+        y, z, u); `style` lets training pass mu_z instead (model.adain_style = "mean", the authors' code).
         """
         B = z.shape[0]
         s = self.structure
@@ -186,7 +186,7 @@ class JDVAE(nn.Module):
             fresh = mu_u + torch.exp(0.5 * logvar_u) * torch.randn(n_class_samples, *mu_u.shape, device=x.device)
             samples = self._logits_from_u(fresh)  # (S, B, K, 2)
             logits = self._logits_from_u(u.detach())  # (B, K, 2)
-        x_hat = self._decode(y_soft, z, u, style=mu_z)
+        x_hat = self._decode(y_soft, z, u, style=z if self.cfg.adain_style == "sample" else mu_z)
         loc, logvar = self.prior_u()
         return ForwardOut(x_hat, logits, y_soft, mu_z, logvar_z, mu_u, logvar_u, samples, loc, logvar)
 

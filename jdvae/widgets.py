@@ -83,9 +83,16 @@ def u_effects(model, cfg, split: Split, index: int, label: int = 0, span: float 
     return np.abs(images[:, 1] - images[:, 0]).mean(1)
 
 
+def first_with_label(split: Split, k: int = 0) -> int:
+    """Index of the first image of `split` that has label k (0 when none has it)."""
+    hits = np.flatnonzero(np.asarray(split.labels)[:, k] == 1)
+    return int(hits[0]) if len(hits) else 0
+
+
 def static_panel(model, cfg, split: Split, index: int = 0, out=None, n_z: int = 4, steps: int = 7,
-                 span: float = SPAN) -> Figure:
-    """Traversals of one image: each u_k component (absolute, with y_k = 1) and the first z components (offsets)."""
+                 span: float = SPAN, n_u: int | None = None) -> Figure:
+    """Traversals of one image: the u_k components (absolute, with y_k = 1), those that change the image most
+    first (`n_u` of them, default all), then the first z components (offsets)."""
     base = encode_state(model, cfg, split, index)
     values = np.linspace(-span, span, steps, dtype=np.float32)
     rows: list[tuple[str, list[State]]] = []
@@ -93,7 +100,7 @@ def static_panel(model, cfg, split: Split, index: int = 0, out=None, n_z: int = 
         y = base.y.copy()
         y[k] = 1.0  # u_k describes the label's features; show them with the label present
         effect = u_effects(model, cfg, split, index, k, span)  # (U,) mean pixel change over the row
-        for j in range(base.u.shape[1]):
+        for j in np.argsort(-effect, kind="stable")[:n_u]:
             states = []
             for v in values:
                 u = base.u.copy()

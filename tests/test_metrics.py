@@ -33,10 +33,12 @@ class Renderer:
         return {**f, "glasses": np.zeros_like(f["glasses"])}
 
     @staticmethod
-    def region_mask(f, size, label):
+    def label_mask(f, size, label):
         mask = np.zeros((len(f["glasses"]), size, size), bool)
         mask[f["glasses"] == 1, BAND] = True
         return mask
+
+    region_mask = label_mask
 
     @staticmethod
     def render(f, size):
@@ -137,6 +139,7 @@ def test_swap_equal_to_counterfactual_has_zero_error_and_full_success():
     assert m["r2_u/glasses"] > m["r2_z/glasses"]  # the frame colour lives in u
     assert m["r_plus/glasses"] == m["r_minus/glasses"] == 100.0  # exact reconstructions, read right
     assert m["truth_add_read/glasses"] == m["truth_remove_read/glasses"] == 100.0
+    assert m["donor_match/glasses"] == 100.0  # the exact swap wears its own donor's colour
     for kind in ("add", "remove"):  # exact swaps close the whole region error
         assert m[f"region_{kind}_mse/glasses"] < 1e-6
         assert m[f"region_{kind}_closed/glasses"] == pytest.approx(1.0, abs=1e-6)

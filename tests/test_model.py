@@ -99,3 +99,30 @@ def test_channels_last_matches_contiguous():
     model = model.to(memory_format=torch.channels_last)
     torch.testing.assert_close(model.reconstruct(x.contiguous(memory_format=torch.channels_last)), ref,
                                rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["PA1", "M2", "CCVAE2"])
+@pytest.mark.parametrize("adain_style", ["sample", "mean"])
+def test_training_style_is_the_sampled_z_or_mu_z(name, adain_style, monkeypatch):
+    """Eq. 2: in training the AdaIN style is the sampled z that enters the FC ("sample"), or mu_z ("mean")."""
+    torch.manual_seed(3)
+    model = small(name, adain_style=adain_style)
+    seen = {}
+    decoder_forward = model.decoder.forward
+
+    def spy(code, style, token_images=()):
+        seen["z"], seen["style"] = code[:, :8].detach(), style.detach()
+        return decoder_forward(code, style, token_images)
+
+    monkeypatch.setattr(model.decoder, "forward", spy)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    out = model(x, torch.randint(0, 2, (4, 1)), torch.ones(4, dtype=torch.bool))
+    expected = seen["z"] if adain_style == "sample" else out.mu_z.detach()
+    assert torch.equal(seen["style"], expected)
+    assert not torch.equal(seen["z"], out.mu_z.detach())  # z is a sample, not the mean
+
+
+def test_unknown_adain_style_is_refused():
+    from jdvae.errors import JdvaeError
+    with pytest.raises(JdvaeError, match="adain_style"):
+        ModelConfig(adain_style="noise").validate()

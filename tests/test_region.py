@@ -7,7 +7,7 @@ import torch
 from torch.nn import functional as F
 
 from jdvae.data import synthfaces as sf
-from jdvae.evaluate.metrics import closed_share, counterfactual_factors, evaluate_model, region_mse
+from jdvae.evaluate.metrics import closed_share, counterfactual_factors, donor_match, evaluate_model, region_mse
 from jdvae.evaluate.pairs import draw_pairs
 from jdvae.evaluate.swaps import to_tensor
 
@@ -118,5 +118,21 @@ def test_evaluate_model_scores_the_oracle_one_and_the_label_blind_model_zero(lab
         assert exact[f"region_{kind}_closed/{label}"] == 1.0
         assert blind[f"region_{kind}_mse/{label}"] > 0
         assert blind[f"region_{kind}_closed/{label}"] == pytest.approx(0.0, abs=1e-12)
+    assert exact[f"donor_match/{label}"] == 100.0
     assert exact[f"r_plus/{label}"] == 0.0 and exact[f"r_minus/{label}"] == 100.0  # the judge never says yes
     assert exact[f"truth_add_read/{label}"] == 0.0 and exact[f"truth_remove_read/{label}"] == 100.0
+
+
+@pytest.mark.parametrize("label", ["glasses", "beard"])
+def test_donor_match_tells_the_donors_label_from_another_donors(label):
+    f = faces(16, 5)
+    pairing = draw_pairs(f[label], 0, label)
+    g, w = pairing.g, pairing.w
+    f_w = sf.subset(f, w)
+    f_own = sf.with_label_of(f_w, sf.subset(f, g), label, present=True)
+    f_other = sf.with_label_of(f_w, sf.subset(f, np.roll(g, 1)), label, present=True)
+    own, other = to_tensor(sf.render(f_own, S)), to_tensor(sf.render(f_other, S))
+    masks = torch.from_numpy(sf.label_mask(f_own, S, label)), torch.from_numpy(sf.label_mask(f_other, S, label))
+    assert donor_match(own, own, masks[0], other, masks[1]) == 100.0
+    assert donor_match(other, own, masks[0], other, masks[1]) == 0.0
+    assert donor_match(blurred(own), own, masks[0], other, masks[1]) >= 50.0  # blur keeps most of the colour

@@ -9,7 +9,7 @@ from ..config import MODELS, PROFILES
 from .train import add_set_option
 
 KEYS = ("recon_mse/glasses", "r_plus/glasses", "r_minus/glasses", "sr_minus/glasses", "sr_plus/glasses",
-        "cf_add_mse/glasses", "cf_remove_mse/glasses", "region_add_closed/glasses", "region_remove_closed/glasses",
+        "cf_add_mse/glasses", "cf_remove_mse/glasses", "region_add_closed/glasses", "donor_match/glasses", "region_remove_closed/glasses",
         "bca/glasses")
 
 

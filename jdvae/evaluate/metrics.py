@@ -10,7 +10,8 @@
   read of the true counterfactuals (truth_add_read, truth_remove_read).
 - Region error (SynthFaces, issue 11 section 3): MSE of each swap to its true counterfactual
   inside the dilated label mask, and the share of the plain reconstruction's error there that
-  the swap closes.
+  the swap closes; and the donor match, the share of additions whose colour where the label goes
+  is nearer the true donor's than another donor's (chance 50 %).
 - Feature transfer (SynthFaces): are the glasses added to I_w those of I_g, read by the
   judge's feature head. Leakage: ridge-probe R^2 of the glasses features from mu_u and mu_z.
 SR, R(±), the truth reads and BCA are returned in percent, as in the paper's table.
@@ -107,6 +108,25 @@ def closed_share(err_swap: Tensor, err_base: Tensor) -> tuple[float | None, floa
     ratio = e_s.mean() / e_r.mean()
     se = (e_s - ratio * e_r).std(unbiased=False) / (e_r.mean() * len(e_s) ** 0.5) if len(e_s) > 1 else None
     return float(1 - ratio), (None if se is None else float(se))
+
+
+def masked_colour(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean colour (B, 3) of images (B, 3, H, W) over bool masks (B, H, W); NaN for an empty mask."""
+    m = mask.to(x.dtype)[:, None]  # (B, 1, H, W)
+    return (x.float() * m).flatten(2).sum(2) / m.flatten(2).sum(2)
+
+
+def donor_match(swap: Tensor, truth: Tensor, mask: Tensor, other: Tensor, mask_other: Tensor) -> float | None:
+    """Percent of swaps whose colour where the label goes is nearer the true donor's than another donor's.
+
+    `truth` is the face wearing its donor's label (its pixels in `mask`), `other` the same face wearing
+    another donor's (in `mask_other`); chance is 50 %, the true counterfactual scores 100 %. Pairs whose
+    two donors look alike there (the truth itself no nearer its own donor) are left out."""
+    d_own = (masked_colour(swap, mask) - masked_colour(truth, mask)).norm(dim=1)
+    d_other = (masked_colour(swap, mask_other) - masked_colour(other, mask_other)).norm(dim=1)
+    apart = (masked_colour(truth, mask_other) - masked_colour(other, mask_other)).norm(dim=1) > 1e-3
+    ok = apart & ~(d_own.isnan() | d_other.isnan())
+    return _pct(float((d_own[ok] < d_other[ok]).float().mean())) if ok.any() else None
 
 
 def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
@@ -243,6 +263,12 @@ def _synthfaces_measures(renderer, factors, pairing, name: str, judge, addition:
         err_swap, err_plain = region_mse(swapped, truth, mask), region_mse(plain, truth, mask)
         m[f"region_{kind}_mse/{name}"] = float(err_swap.nanmean())
         m[f"region_{kind}_closed/{name}"], m[f"region_{kind}_closed_se/{name}"] = closed_share(err_swap, err_plain)
+    # whose label was added: the donor's, or any other's? Against the same face wearing the next pair's donor's.
+    f_other = renderer.with_label_of(renderer.subset(factors, w), renderer.subset(factors, np.roll(g, 1)), name,
+                                     present=True)
+    other = to_tensor(renderer.render(f_other, size))
+    m[f"donor_match/{name}"] = donor_match(addition, added, torch.from_numpy(renderer.label_mask(f_add, size, name)),
+                                           other, torch.from_numpy(renderer.label_mask(f_other, size, name)))
     if name == "glasses" and getattr(judge, "has_features", False):
         m.update(_feature_transfer(judge, addition, factors, g, "transfer"))  # the model's additions
         m.update(_feature_transfer(judge, added, factors, g, "transfer_ref"))  # the true ones: the judge's ceiling

@@ -42,7 +42,7 @@ PAPER = {
 ROW_ORDER = ("CCVAE", "CCVAE2", "M2", "PA1", "PA2", "PA1 (no AdaIN)", "PA1 (no tokens)")
 MAIN = ("sr_minus", "sr_plus", "lpips", "bca")
 VALIDITY = ("r_plus", "r_minus")
-REGION = ("region_add_mse", "region_add_closed", "region_remove_mse", "region_remove_closed",
+REGION = ("region_add_mse", "region_add_closed", "donor_match", "region_remove_mse", "region_remove_closed",
           "truth_add_read", "truth_remove_read")
 PAIR_SE = ("region_add_closed_se", "region_remove_closed_se")  # per-pair standard errors, read by gates.py
 TRANSFER = ("transfer_shape_acc", "transfer_colour_mae", "transfer_tint_mae",
@@ -60,7 +60,7 @@ HEADERS = {"sr_minus": "SR(−) %", "sr_plus": "SR(+) %", "lpips": "LPIPS", "bca
            "r_plus": "R(+) %", "r_minus": "R(−) %", "region_add_mse": "region add MSE",
            "region_add_closed": "add closed", "region_remove_mse": "region remove MSE",
            "region_remove_closed": "remove closed", "truth_add_read": "truth add read %",
-           "truth_remove_read": "truth remove read %"}
+           "truth_remove_read": "truth remove read %", "donor_match": "donor's colour %"}
 UNITS = {"sr_minus": "percent", "sr_plus": "percent", "bca": "percent", "lpips": "LPIPS distance (AlexNet, v0.1)",
          "cf_*_mse / recon_mse": "mean squared error of images in [-1, 1]", "*_ssim": "SSIM in [-1, 1], data range 1",
          "transfer_shape_acc": "percent", "transfer_*_mae": "mean absolute error in [0, 1] units",
@@ -68,6 +68,8 @@ UNITS = {"sr_minus": "percent", "sr_plus": "percent", "bca": "percent", "lpips":
          "r_plus / r_minus / truth_*_read": "percent of pairs the judge reads right",
          "region_*_mse": "mean squared error inside the dilated label mask of the true counterfactual",
          "region_*_closed": "1 − region error of the swap / region error of the plain reconstruction",
+         "donor_match": "percent of additions whose colour where the label goes is nearer the donor's than another "
+                        "donor's (chance 50)",
          "sr_*_ci_lo / _hi": "mean ± 2 standard errors (binomial over pairs, with the seed spread)"}
 
 
@@ -257,7 +259,9 @@ def to_markdown(rows: list[dict], report: dict) -> str:
             lines += ["SynthFaces only, inside the dilated mask of the label in the true counterfactual (removal: "
                       "where I_g's label was): MSE of the swap to the truth, and the share of the plain "
                       "reconstruction's error there that the swap closes (1: the truth, 0: no change, ± 2 SE "
-                      "over pairs in metrics.json); the judge's read of the true additions and removals.", ""]
+                      "over pairs in metrics.json); the donor match (additions whose colour where the label goes is nearer "
+                      "the donor's than another donor's, chance 50 %); the judge's read of the true additions and "
+                      "removals.", ""]
             lines += _md_table(part, REGION) + [""]
         if any(r.get(m) is not None for r in part for m in SYNTH):
             lines += ["SynthFaces only: whole-image counterfactual error of swaps vs the true rendering (recon: "

@@ -54,7 +54,7 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """FC(code) -> (C,4,4), AdaIN up-blocks styled by mu_z with token images concatenated, 1x1 conv, tanh."""
+    """FC(code) -> (C,4,4), AdaIN up-blocks styled by z (or mu_z) with token images concatenated, 1x1 conv, tanh."""
 
     def __init__(self, image_size: int, width: float, code_dim: int, style_dim: int,
                  token_channels: int = 0, adain: bool = True):

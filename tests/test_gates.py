@@ -114,6 +114,13 @@ def test_right_glasses_claim_uses_the_region_closed_share():
     assert c["verdict"] == FAILS and "closes" in c["why"]
 
 
+def test_right_glasses_claim_needs_the_donors_colour_beyond_chance():
+    assert verdict(claims(good_study(PA1=dict(donor_match=80.0))), RIGHT)["verdict"] == HOLDS  # 80 ± 5.7 on 200
+    assert verdict(claims(good_study(PA1=dict(donor_match=54.0))), RIGHT)["verdict"] == UNCLEAR  # 54 ± 7.0
+    c = verdict(claims(good_study(PA1=dict(donor_match=30.0))), RIGHT)
+    assert c["verdict"] == FAILS and "donor's colour" in c["measured"]
+
+
 def test_table_shows_validity_rates_and_intervals_and_gates_feature_transfer():
     rep = good_study()
     for r in rep["rows"]:

@@ -22,7 +22,7 @@ MIN_TRUTH_READ = 95.0  # percent: the judge must read the true counterfactuals a
 MIN_FEATURE_SHAPE = 80.0  # percent: the judge's feature head on real test faces, frame shape
 MAX_FEATURE_TINT = 0.1  # mean absolute error of the tint read on real test faces
 Z = 2.0  # half-width of the intervals, in standard errors
-RATES = ("sr_minus", "sr_plus", "r_plus", "r_minus", "truth_add_read", "truth_remove_read")
+RATES = ("sr_minus", "sr_plus", "r_plus", "r_minus", "truth_add_read", "truth_remove_read", "donor_match")
 
 
 def binomial_se(p_pct: float | None, n: int | float | None) -> float | None:

@@ -131,7 +131,8 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
         pending.append(Job(f"train {name}", "01_train.ipynb", params, executed / f"01_train_{name}.ipynb"))
     judge_dir = runs / "judge"
     if not (judge_dir / "judge.safetensors").exists() or judge_differences(judge_dir, profile_name, configs[0]):
-        pending.append(Job("train judge", "01_judge.ipynb", common + (("out", str(judge_dir)), ("threads", threads or 0)),
+        # the judge is the longest job: first in the queue, so it never runs alone after the trainings
+        pending.insert(0, Job("train judge", "01_judge.ipynb", common + (("out", str(judge_dir)), ("threads", threads or 0)),
                            executed / "01_judge.ipynb"))
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(step, job, threads): job for job in pending}

@@ -122,9 +122,10 @@ def donor_match(swap: Tensor, truth: Tensor, mask: Tensor, other: Tensor, mask_o
     `truth` is the face wearing its donor's label (its pixels in `mask`), `other` the same face wearing
     another donor's (in `mask_other`); chance is 50 %, the true counterfactual scores 100 %. Pairs whose
     two donors look alike there (the truth itself no nearer its own donor) are left out."""
+    c_other = masked_colour(other, mask_other)  # (B, 3)
     d_own = (masked_colour(swap, mask) - masked_colour(truth, mask)).norm(dim=1)
-    d_other = (masked_colour(swap, mask_other) - masked_colour(other, mask_other)).norm(dim=1)
-    apart = (masked_colour(truth, mask_other) - masked_colour(other, mask_other)).norm(dim=1) > 1e-3
+    d_other = (masked_colour(swap, mask_other) - c_other).norm(dim=1)
+    apart = (masked_colour(truth, mask_other) - c_other).norm(dim=1) > 1e-3
     ok = apart & ~(d_own.isnan() | d_other.isnan())
     return _pct(float((d_own[ok] < d_other[ok]).float().mean())) if ok.any() else None
 

@@ -9,7 +9,7 @@ import torch
 from jdvae.config import DataConfig, profile
 from jdvae.errors import JdvaeError
 from jdvae.evaluate import judge as judge_module
-from jdvae.evaluate.judge_inputs import augment, gaussian_blur, lr_at, training_subset
+from jdvae.evaluate.judge_inputs import augment, bare_images, fade, gaussian_blur, lr_at, training_subset
 from jdvae.evaluate.judge import (WEIGHTS_FILE, Judge, JudgeConfig, ensure_judge, judge_config, load_judge,
                                   save_judge, stale_fields, train_judge)
 
@@ -86,6 +86,37 @@ def test_augmentation_is_a_function_of_the_generator():
     assert all(f or torch.equal(p, xi) for f, p, xi in zip(flipped, plain, x)) and 0 < sum(flipped) < 8
 
 
+def test_fade_blends_toward_the_bare_image_and_targets_the_strength():
+    gen = torch.Generator().manual_seed(0)
+    x, bare = torch.ones(64, 3, 4, 4), -torch.ones(64, 3, 4, 4)
+    y = torch.tensor([[1.0, 0.0]] * 32 + [[0.0, 0.0]] * 32)  # label 0 on the first half only
+    out, target, faded = fade(x, y, [bare, None], gen, share=1.0, threshold=0.3)
+    assert faded[:32].any() and not faded[32:].any()  # only present labels with a bare image fade
+    a = (out[faded, 0, 0, 0] + 1) / 2  # a·1 + (1 − a)·(−1) = 2a − 1, the same at every pixel
+    assert torch.allclose(out[faded], out[faded, :1, :1, :1].expand(-1, 3, 4, 4))
+    assert (0 <= a).all() and (a <= 1).all() and (a < 0.3).any() and (a >= 0.3).any()
+    assert torch.equal(target[faded, 0], (a >= 0.3).float()) and (target[:, 1] == 0).all()
+    assert torch.equal(out[~faded], x[~faded]) and torch.equal(target[~faded], y[~faded])
+    assert torch.equal(x, torch.ones(64, 3, 4, 4))  # the inputs are not changed in place
+    _, _, none = fade(x, y, [bare, None], gen, share=0.0, threshold=0.3)
+    assert not none.any()
+
+
+def test_bare_images_remove_only_the_label(tmp_path):
+    from jdvae.data import synthfaces
+    f = synthfaces.sample_factors(0, np.arange(40))
+    images, labels = synthfaces.render(f, 32), synthfaces.labels_of(f, ("glasses", "beard"))
+    keep = np.arange(0, 40, 2)
+    bare = bare_images(images[keep], labels[keep], f, keep, ("glasses", "beard"), 32)
+    for k, name in enumerate(("glasses", "beard")):
+        has = labels[keep, k] == 1
+        assert has.any() and (~has).any()
+        assert np.array_equal(bare[name][~has], images[keep][~has])
+        want = synthfaces.render(synthfaces.without_label(synthfaces.subset(f, keep[has]), name), 32)
+        assert np.array_equal(bare[name][has], want) and not np.array_equal(want, images[keep][has])
+    assert bare_images(images, labels, None, keep, ("glasses",), 32) == {}
+
+
 def test_save_load_round_trip_gives_same_predictions(tmp_path):
     judge = Judge(judge_config("smoke"), feature_head=True).eval()
     judge.report = {"arch": "resnet18"}
@@ -117,6 +148,17 @@ def test_tiny_training_run_reports_accuracies_and_saves(tmp_path):
         judge.prob(torch.zeros(1, 3, 32, 32), "hat")
 
 
+def test_a_fading_judge_trains_and_differs_from_a_plain_one(tmp_path):
+    plain = train_judge(tiny(), tmp_path / "plain", progress=False)
+    faded = train_judge(tiny(fade_share=0.5), tmp_path / "fade", progress=False)
+    with pytest.raises(JdvaeError, match="fade_share"):
+        train_judge(tiny(fade_share=1.5), tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad").exists()
+    assert set(faded.report["test_bca"]) == {"glasses", "beard"}
+    assert (tmp_path / "fade" / WEIGHTS_FILE).read_bytes() != (tmp_path / "plain" / WEIGHTS_FILE).read_bytes()
+    assert plain.cfg.fade_share == 0.0 and load_judge(tmp_path / "fade").cfg.fade_share == 0.5
+
+
 def test_same_config_same_weights_whatever_the_callers_threads(tmp_path):
     rng = torch.random.get_rng_state()
     weights = []
@@ -146,3 +188,13 @@ def test_cache_reuses_a_matching_judge_and_retrains_a_stale_one(tmp_path, monkey
     assert stale_fields(tmp_path, other) == ["data.image_size: 32 -> 64"]
     assert ensure_judge(other, tmp_path) == "new judge" and trained == [other]
     assert "another config (data.image_size: 32 -> 64)" in capsys.readouterr().err
+
+
+def test_a_judge_saved_before_a_field_existed_counts_it_at_its_default(tmp_path):
+    cfg = tiny()
+    save_judge(Judge(cfg, feature_head=True), tmp_path)
+    meta = json.loads((tmp_path / "judge_config.json").read_text())
+    del meta["config"]["fade_share"], meta["config"]["fade_threshold"]  # as written before fading existed
+    (tmp_path / "judge_config.json").write_text(json.dumps(meta))
+    assert stale_fields(tmp_path, cfg) == []
+    assert stale_fields(tmp_path, replace(cfg, fade_share=0.5)) == ["fade_share: 0.0 -> 0.5"]

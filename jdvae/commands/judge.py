@@ -19,6 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
     p.add_argument("--max-images", type=int, default=None, help="override the profile's training subset size")
     p.add_argument("--seed", type=int, default=None, help="override the judge's seed (default 0)")
+    p.add_argument("--fade-share", type=float, default=None,
+                   help="share of labelled images shown with the label faded, target = its strength (SynthFaces)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for training, part of the config (default 1: the same weights everywhere)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -31,7 +33,7 @@ def run(args) -> int:
     from ..experiment import make_config
 
     changes = {k: v for k, v in (("epochs", args.epochs), ("max_images", args.max_images), ("seed", args.seed),
-                                 ("threads", args.threads)) if v is not None}
+                                 ("threads", args.threads), ("fade_share", args.fade_share)) if v is not None}
     data = make_config("PA1", args.profile, data=args.data, celeba_root=args.celeba_root).data
     cfg = judge_config(args.profile, data=data, **changes)
     check_writable(args.out)

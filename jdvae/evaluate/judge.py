@@ -31,7 +31,7 @@ from ..data.tensors import to_model_input
 from ..errors import JdvaeError
 from ..io import atomic_path, atomic_write_json
 from ..weights import load_pretrained
-from .judge_inputs import augment, gaussian_blur, lr_at, training_subset
+from .judge_inputs import augment, bare_images, fade, gaussian_blur, lr_at, training_subset
 from .metrics import N_SHAPES, balanced_accuracy, glasses_targets
 
 CONFIG_FILE, WEIGHTS_FILE = "judge_config.json", "judge.safetensors"
@@ -60,6 +60,8 @@ class JudgeConfig:
     warmup: float = 0.05  # share of the steps with a linear warm-up
     regression_weight: float = 1.0  # weight of the frame colour and tint squared errors beside the shape loss
     blurred_features: bool = True  # the feature head also learns from the blurred images (False: sharp ones only)
+    fade_share: float = 0.0  # share of labelled images shown with the label faded to a strength ~ U(0, 1) ...
+    fade_threshold: float = 0.3  # ... and read as present from this strength on (SynthFaces; docs/decisions.md)
     data: DataConfig = field(default_factory=DataConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -202,6 +204,9 @@ def _init_from_imagenet(judge: Judge) -> tuple[str, dict[str, Any]]:
 def train_judge(cfg: JudgeConfig, out: str | os.PathLike | None = None, device: str = "cpu",
                 progress: bool = True) -> Judge:
     """Train the judge on the training split with cfg.threads threads and its own RNG; save to `out`."""
+    for name in ("fade_share", "fade_threshold"):
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise JdvaeError(f"judge {name} = {getattr(cfg, name)} is outside [0, 1]; use e.g. {getattr(JudgeConfig(), name) or 0.5}")
     before = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
@@ -229,6 +234,8 @@ def _train(cfg: JudgeConfig, device: str, progress: bool) -> Judge:
     if use_features:
         targets = [torch.from_numpy(t) for t in glasses_targets(train.factors, keep)]  # shape, colour, tint
         has_g = y[:, cfg.data.labels.index("glasses")] > 0.5
+    bare = bare_images(images, train.labels[keep], train.factors if cfg.fade_share > 0 else None, keep,
+                       cfg.data.labels, cfg.data.image_size)  # {label: the images without it}
     judge = Judge(cfg, use_features)
     init, weights = _init_from_imagenet(judge)
     judge = judge.to(device)
@@ -248,11 +255,15 @@ def _train(cfg: JudgeConfig, device: str, progress: bool) -> Judge:
             for group in opt.param_groups:
                 group["lr"] = lr_at(epoch * steps + i, cfg.epochs * steps, cfg.lr, cfg.warmup)
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            xb, blurred = augment(to_model_input(images[idx.numpy()], device), gen, cfg.blur_share, cfg.blur_sigma,
-                                  cfg.noise)  # (B, 3, S, S), (B,)
+            xb, yb, faded = to_model_input(images[idx.numpy()], device), y[idx], torch.zeros(len(idx), dtype=torch.bool)
+            if bare:  # drawn only when fading, so judges trained without it stay bit-identical
+                xb, yb, faded = fade(xb, yb, [to_model_input(bare[n][idx.numpy()], device) if n in bare else None
+                                              for n in cfg.data.labels], gen, cfg.fade_share,
+                                            cfg.fade_threshold)
+            xb, blurred = augment(xb, gen, cfg.blur_share, cfg.blur_sigma, cfg.noise)  # (B, 3, S, S), (B,)
             logits, raw = judge(xb)
-            loss = F.binary_cross_entropy_with_logits(logits, y[idx].to(device), pos_weight=pos_weight)
-            feat = has_g[idx] & (~blurred | cfg.blurred_features) if use_features else None  # (B,)
+            loss = F.binary_cross_entropy_with_logits(logits, yb.to(device), pos_weight=pos_weight)
+            feat = has_g[idx] & (~blurred | cfg.blurred_features) & ~faded if use_features else None  # (B,)
             if feat is not None and feat.any():  # feature head: images with glasses only
                 read = Judge._read(raw[feat.to(device)])
                 loss = loss + _feature_loss(read, [t[idx[feat]].to(device) for t in targets], cfg.regression_weight)
@@ -329,7 +340,9 @@ def stale_fields(path: str | os.PathLike, cfg: JudgeConfig) -> list[str] | None:
     path = Path(path)
     if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
         return None
-    a = _flat(json.loads((path / CONFIG_FILE).read_text()).get("config", {}))
+    saved = json.loads((path / CONFIG_FILE).read_text()).get("config", {})
+    # a field added since the judge was saved counts at its default, which keeps the former behaviour
+    a = _flat({**{k: v for k, v in JudgeConfig().to_dict().items() if k != "data"}, **saved})
     b = _flat(json.loads(json.dumps(cfg.to_dict())))  # tuples as JSON lists, as saved
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 

@@ -68,3 +68,53 @@ def training_subset(labels: np.ndarray, names: tuple[str, ...], max_images: int 
     n_pos = min(len(pos), round(glasses_share * n))
     n_neg = min(len(neg), n - n_pos)
     return np.sort(np.concatenate([rng.choice(pos, n_pos, replace=False), rng.choice(neg, n_neg, replace=False)]))
+
+
+def bare_images(images: np.ndarray, labels: np.ndarray, factors: dict[str, np.ndarray] | None, keep: np.ndarray,
+                names: tuple[str, ...], size: int) -> dict[str, np.ndarray]:
+    """Per label: uint8 (N, S, S, 3), images[i] re-rendered without that label where it has it (else itself).
+
+    images and labels are the split's rows `keep`; factors those of the whole split (SynthFaces: the
+    renderer changes only the label's pixels). {} without factors.
+    """
+    if factors is None:
+        return {}
+    from ..data import synthfaces
+
+    out = {}
+    for k, name in enumerate(names):
+        rows = np.flatnonzero(labels[:, k] == 1)
+        bare = images.copy()
+        if len(rows):
+            f = synthfaces.without_label(synthfaces.subset(factors, keep[rows]), name)
+            bare[rows] = synthfaces.render(f, size)
+        out[name] = bare
+    return out
+
+
+def fade(x: Tensor, y: Tensor, bare: list[Tensor | None], gen: torch.Generator, share: float,
+         threshold: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Fade one present label of `share` of the images: x <- a·x + (1 − a)·bare with strength a ~ U(0, 1).
+
+    x (B, C, S, S) and bare[k] (B, C, S, S) model inputs (None: label k is not faded), y (B, K) targets.
+    A faded label counts as present when a >= threshold, so every judge learns the same boundary
+    between faint and absent. Returns the images, the targets and which images were faded, bool (B,)
+    on the CPU; three numbers per image are drawn from `gen`.
+    """
+    b, n_labels = y.shape
+    r = torch.rand(b, 3, generator=gen)  # (B, 3): whether, which label, strength
+    k = (r[:, 1] * n_labels).long().clamp(max=n_labels - 1)  # (B,)
+    ok = torch.tensor([bare[int(j)] is not None for j in k], dtype=torch.bool)
+    faded = (r[:, 0] < share) & ok & (y[torch.arange(b), k] > 0.5)
+    if not faded.any():
+        return x, y, faded
+    x, y = x.clone(), y.clone()
+    for j in range(n_labels):
+        rows = torch.nonzero(faded & (k == j)).flatten()
+        if len(rows):
+            a = r[rows, 2]
+            dev = rows.to(x.device)
+            a_x = a.to(x)[:, None, None, None]
+            x[dev] = a_x * x[dev] + (1 - a_x) * bare[j][dev]
+            y[rows, j] = (a >= threshold).to(y)
+    return x, y, faded

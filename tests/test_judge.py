@@ -149,8 +149,8 @@ def test_tiny_training_run_reports_accuracies_and_saves(tmp_path):
 
 
 def test_a_fading_judge_trains_and_differs_from_a_plain_one(tmp_path):
-    plain = train_judge(tiny(), tmp_path / "plain", progress=False)
-    faded = train_judge(tiny(fade_share=0.5), tmp_path / "fade", progress=False)
+    plain = train_judge(tiny(fade_share=0.0), tmp_path / "plain", progress=False)
+    faded = train_judge(tiny(), tmp_path / "fade", progress=False)  # every profile's judge fades
     with pytest.raises(JdvaeError, match="fade_share"):
         train_judge(tiny(fade_share=1.5), tmp_path / "bad", progress=False)
     assert not (tmp_path / "bad").exists()
@@ -196,5 +196,5 @@ def test_a_judge_saved_before_a_field_existed_counts_it_at_its_default(tmp_path)
     meta = json.loads((tmp_path / "judge_config.json").read_text())
     del meta["config"]["fade_share"], meta["config"]["fade_threshold"]  # as written before fading existed
     (tmp_path / "judge_config.json").write_text(json.dumps(meta))
-    assert stale_fields(tmp_path, cfg) == []
-    assert stale_fields(tmp_path, replace(cfg, fade_share=0.5)) == ["fade_share: 0.0 -> 0.5"]
+    assert stale_fields(tmp_path, cfg) == ["fade_share: 0.0 -> 0.5"]  # it was trained without fading
+    assert stale_fields(tmp_path, replace(cfg, fade_share=0.0)) == []

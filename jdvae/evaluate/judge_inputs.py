@@ -1,8 +1,8 @@
 """What the judge trains on: the seeded training subset, augmented batches, the learning-rate schedule.
 
 Augmentation: flips, and per-image Gaussian blur and pixel noise of random strength. Blur
-stands in for what a VAE reconstruction does to a face (docs/decisions.md, "The judge, its
-determinism and pretrained weights"); the judge never sees a model's output. Every random
+stands in for what a VAE reconstruction does to a face; faded labels (SynthFaces) show the
+judge where "present" ends (docs/decisions.md, "The judge"); the judge never sees a model's output. Every random
 number comes from the caller's `torch.Generator` (or seed), drawn on the CPU.
 """
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """`jdvae reproduce`: the whole study through the numbered notebooks, resumable at every step.
 
 Order: 00_data; then every training run of the study and the judge (01_train, side by side
-as single-threaded jobs on a CPU); then 02_table1 (evaluation and claims), 03 (Fig. 2),
+as single-threaded jobs on a CPU, the cheapest last; once no job waits, the jobs still running share
+the freed cores, see jdvae/threads.py); then 02_table1 (evaluation and claims), 03 (Fig. 2),
 04 (Fig. 3) and 05 (explorer panel). A complete run is skipped, a partial one resumed.
 Executed notebooks are written to RUNS/notebooks/.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from .config import RunConfig, diff
 from .errors import JdvaeError
 from .experiment import format_overrides, run_name, study
 from .io import check_writable
+from .threads import ENV as THREADS_ENV, shares, write_share
 from .train import IGNORED_ON_RESUME, resolve_device
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -40,7 +43,7 @@ def _fmt(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
-def _execute(job: Job, threads: int | None) -> float:
+def _execute(job: Job, threads: int | None, share_file: Path | None = None) -> float:
     """Run one notebook with papermill in a subprocess; a failure is a JdvaeError naming the notebook."""
     notebook = NOTEBOOKS / job.notebook
     if not notebook.exists():
@@ -51,6 +54,8 @@ def _execute(job: Job, threads: int | None) -> float:
     env = dict(os.environ)
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if share_file is not None:
+        env[THREADS_ENV] = str(share_file)
     t0 = time.perf_counter()
     result = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -58,6 +63,42 @@ def _execute(job: Job, threads: int | None) -> float:
         raise JdvaeError(f"{job.title} failed in {job.notebook} ({tail[0][:300]}); see {job.output}, "
                          f"fix the cause and rerun: complete steps are kept")
     return time.perf_counter() - t0
+
+
+class _Shares:
+    """Runs the side-by-side jobs; once none waits, splits the cores among the trainings still running.
+
+    Only trainings follow a share (their thread count does not enter the run's config); the judge keeps
+    its fixed thread count, so that its weights do not depend on the schedule."""
+
+    def __init__(self, jobs: list[Job], threads: int | None, cores: int, folder: Path):
+        self.total, self.threads, self.cores, self.folder = len(jobs), threads, cores, folder
+        self.started, self.running, self.lock = 0, [], threading.Lock()
+
+    def share_file(self, job: Job) -> Path | None:
+        if not self.threads or job.notebook != "01_train.ipynb":
+            return None
+        return self.folder / f".{job.output.stem}.threads"
+
+    def run(self, step, job: Job) -> None:
+        share = self.share_file(job)
+        with self.lock:
+            self.started += 1
+            self.running.append(job)
+            if share is not None:
+                write_share(share, self.threads)
+        try:
+            step(job, self.threads, share)
+        finally:
+            with self.lock:
+                self.running.remove(job)
+                if share is not None:
+                    share.unlink(missing_ok=True)
+                if self.threads and self.started == self.total and self.running:  # nothing waits
+                    each = shares(len(self.running), self.cores)
+                    for other in self.running:
+                        if (path := self.share_file(other)) is not None:
+                            write_share(path, each)
 
 
 def judge_differences(judge_dir: Path, profile_name: str, cfg: RunConfig) -> list[str] | None:
@@ -113,8 +154,8 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
         f"{jobs} job(s) at a time; runs in {runs}, figures in {figures}"
         + "".join(f"; --set {k}={v}" for k, v in (overrides or {}).items()))
 
-    def step(job: Job, threads: int | None = None) -> None:
-        seconds = _execute(job, threads)
+    def step(job: Job, threads: int | None = None, share_file: Path | None = None) -> None:
+        seconds = _execute(job, threads, share_file)
         log(f"  done  {job.title:<32} {_fmt(seconds)}   (elapsed {_fmt(time.perf_counter() - t_start)})")
 
     step(Job("data overview", "00_data.ipynb", common[:3] + (("out", str(figures)),), executed / "00_data.ipynb"))
@@ -129,13 +170,17 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
                   ("adain", cfg.model.adain), ("tokens", cfg.model.tokens), ("threads", threads or 0),
                   ("out", str(runs / name))) + common
         pending.append(Job(f"train {name}", "01_train.ipynb", params, executed / f"01_train_{name}.ipynb"))
+    # Joy et al.'s CCVAE is the cheapest training (about 15 min of the quick profile against 19-22): last, so
+    # that the tail where one job runs alone is short
+    pending.sort(key=lambda job: dict(job.parameters)["model"] == "CCVAE")
     judge_dir = runs / "judge"
     if not (judge_dir / "judge.safetensors").exists() or judge_differences(judge_dir, profile_name, configs[0]):
         # the judge is the longest job: first in the queue, so it never runs alone after the trainings
         pending.insert(0, Job("train judge", "01_judge.ipynb", common + (("out", str(judge_dir)), ("threads", threads or 0)),
                            executed / "01_judge.ipynb"))
+    scheduler = _Shares(pending, threads, os.cpu_count() or 1, executed)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(step, job, threads): job for job in pending}
+        futures = {pool.submit(scheduler.run, step, job): job for job in pending}
         errors = []
         for future in as_completed(futures):
             try:

@@ -23,6 +23,7 @@ from .errors import JdvaeError
 from .io import atomic_write_json, atomic_write_text, check_writable
 from .losses import loss_for
 from .model import build_model
+from .threads import EVERY as THREAD_CHECK_EVERY, follow_share
 
 IGNORED_ON_RESUME = ("train.threads", "train.checkpoint_minutes")  # do not change the result
 
@@ -181,6 +182,8 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + v
         bar.update(1)
+        if cfg.train.threads and step % THREAD_CHECK_EVERY == 0:
+            follow_share()  # `jdvae reproduce` hands idle cores to the last trainings (jdvae/threads.py)
         if step % 10 == 0:
             bar.set_postfix({k: f"{v / count:.4g}" for k, v in sums.items()})
         epoch_done = step % steps_per_epoch == 0 or step == total

@@ -203,7 +203,7 @@ PROFILES: dict[str, RunConfig] = {
         profile="quick",
         data=DataConfig(image_size=32, n_train=20000, n_val=2000, n_test=2000),
         model=ModelConfig(image_size=32, width=0.25),
-        train=TrainConfig(epochs=20, max_steps=7000, batch_size=32, lr=1e-3, lr_drop_at=0.8),
+        train=TrainConfig(epochs=20, max_steps=8000, batch_size=32, lr=1e-3, lr_drop_at=0.8),
     ),
     # The paper's setting: 128 px, full widths, 200 epochs; for a GPU.
     "paper": RunConfig(

@@ -116,18 +116,24 @@ def masked_colour(x: Tensor, mask: Tensor) -> Tensor:
     return (x.float() * m).flatten(2).sum(2) / m.flatten(2).sum(2)
 
 
-def donor_match(swap: Tensor, truth: Tensor, mask: Tensor, other: Tensor, mask_other: Tensor) -> float | None:
-    """Percent of swaps whose colour where the label goes is nearer the true donor's than another donor's.
+def donor_outcomes(swap: Tensor, truth: Tensor, mask: Tensor, other: Tensor, mask_other: Tensor) -> np.ndarray:
+    """Per pair (B,): 1 when the swap's colour where the label goes is nearer the true donor's than another
+    donor's, 0 when not, NaN when not scored (the two donors look alike there, or a mask is empty).
 
     `truth` is the face wearing its donor's label (its pixels in `mask`), `other` the same face wearing
-    another donor's (in `mask_other`); chance is 50 %, the true counterfactual scores 100 %. Pairs whose
-    two donors look alike there (the truth itself no nearer its own donor) are left out."""
+    another donor's (in `mask_other`); chance is 50 %, the true counterfactual scores 1 on every scored pair."""
     c_other = masked_colour(other, mask_other)  # (B, 3)
     d_own = (masked_colour(swap, mask) - masked_colour(truth, mask)).norm(dim=1)
     d_other = (masked_colour(swap, mask_other) - c_other).norm(dim=1)
     apart = (masked_colour(truth, mask_other) - c_other).norm(dim=1) > 1e-3
     ok = apart & ~(d_own.isnan() | d_other.isnan())
-    return _pct(float((d_own[ok] < d_other[ok]).float().mean())) if ok.any() else None
+    return np.where(ok.numpy(), (d_own < d_other).double().numpy(), np.nan)
+
+
+def donor_match(swap: Tensor, truth: Tensor, mask: Tensor, other: Tensor, mask_other: Tensor) -> float | None:
+    """Percent of the scored pairs (donor_outcomes not NaN) whose swap wears the true donor's colour."""
+    hits = donor_outcomes(swap, truth, mask, other, mask_other)
+    return _pct(float(np.nanmean(hits))) if (~np.isnan(hits)).any() else None
 
 
 def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
@@ -195,8 +201,12 @@ def _pct(v: float | None) -> float | None:
 
 def evaluate_model(model, test, labels: tuple[str, ...], judge, lpips=None, pair_seed: int = 0, train=None,
                    renderer=None, device="cpu", batch_size: int = 128, probe_max: int = 2000,
-                   progress: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
-    """Every metric of one trained model on the test split: ({'sr_minus/glasses': ..., ...}, notes)."""
+                   progress: bool = False, outcomes: dict | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """Every metric of one trained model on the test split: ({'sr_minus/glasses': ..., ...}, notes).
+
+    `outcomes`, when given, receives the per-pair arrays behind the rates and errors as
+    {'sr_plus|glasses': array, ...} (their names: outcomes.py)."""
+    keep = outcomes if outcomes is not None else {}
     model.eval()
     images = test.images  # uint8 (N, S, S, 3); converted batch by batch
     y = torch.from_numpy(test.labels).float()  # (N, K)
@@ -211,6 +221,7 @@ def evaluate_model(model, test, labels: tuple[str, ...], judge, lpips=None, pair
         notes["lpips"] = f"undefined: no pairs for {labels[0]}"
     for k, name in enumerate(labels):
         m[f"bca/{name}"] = _pct(balanced_accuracy(test.labels[:, k], probs[:, k] > 0.5))
+        keep[f"bca_true|{name}"], keep[f"bca_pred|{name}"] = test.labels[:, k] > 0.5, probs[:, k] > 0.5
         pairing = draw_pairs(test.labels[:, k], pair_seed, name)
         m[f"pairs/{name}"] = len(pairing)
         if pairing.note:
@@ -222,54 +233,77 @@ def evaluate_model(model, test, labels: tuple[str, ...], judge, lpips=None, pair
         g, w = pairing.g, pairing.w
         removal = _decode_all(model, exchanged(lat.take(g), lat.take(w), k, 0.0), device, batch_size)  # (P, 3, S, S)
         addition = _decode_all(model, exchanged(lat.take(w), lat.take(g), k, 1.0), device, batch_size)
-        m[f"sr_minus/{name}"] = _pct(success_rate(judge.prob(removal, name), 0))
-        m[f"sr_plus/{name}"] = _pct(success_rate(judge.prob(addition, name), 1))
+        keep[f"g|{name}"], keep[f"w|{name}"] = g, w
+        keep[f"sr_minus|{name}"] = _reads(judge.prob(removal, name), 0)
+        keep[f"sr_plus|{name}"] = _reads(judge.prob(addition, name), 1)
         pair_idx = np.concatenate([g, w])
         originals = to_tensor(images[pair_idx])  # (2P, 3, S, S)
         recon = _decode_all(model, lat.take(pair_idx), device, batch_size)  # I_g then I_w
         probs_recon = judge.prob(recon, name)
-        m[f"r_plus/{name}"] = _pct(success_rate(probs_recon[:len(g)], 1))  # faces with the label, read with it
-        m[f"r_minus/{name}"] = _pct(success_rate(probs_recon[len(g):], 0))
+        keep[f"r_plus|{name}"] = _reads(probs_recon[:len(g)], 1)  # faces with the label, read with it
+        keep[f"r_minus|{name}"] = _reads(probs_recon[len(g):], 0)
+        keep[f"recon_mse|{name}"] = mse(recon, originals).numpy()  # (2P,)
+        keep[f"recon_ssim|{name}"] = ssim(recon, originals).numpy()
         if k == 0 and lpips is not None and lpips.available:  # LPIPS on the pair images of the first label
-            m["lpips"] = float(torch.cat([lpips(originals[i:i + batch_size].to(device),
-                                                recon[i:i + batch_size].to(device)).cpu()
-                                          for i in range(0, len(pair_idx), batch_size)]).mean())
+            keep[f"lpips|{name}"] = torch.cat([lpips(originals[i:i + batch_size].to(device),
+                                                     recon[i:i + batch_size].to(device)).cpu().reshape(-1)
+                                               for i in range(0, len(pair_idx), batch_size)]).numpy()
+            m["lpips"] = float(keep[f"lpips|{name}"].mean())
         if renderer is not None and factors is not None:
             m.update(_synthfaces_measures(renderer, factors, pairing, name, judge, addition, removal, recon,
-                                          originals))
+                                          originals, keep))
+        for key in ("sr_minus", "sr_plus", "r_plus", "r_minus", "recon_mse", "recon_ssim"):
+            m[f"{key}/{name}"] = _mean_pct(keep[f"{key}|{name}"], key.startswith(("sr", "r_")))
         if name == "glasses" and train is not None and factors is not None and train.factors is not None:
             m.update(_leakage(model, train, lat, factors, test.labels[:, k], k, device, batch_size, probe_max, notes))
     return m, notes
 
 
+def _reads(probs, target: int) -> np.ndarray:
+    """Per image 1 when the judge reads it as `target` (P(y=1) > 0.5 means y=1), else 0."""
+    return ((np.asarray(probs).reshape(-1) > 0.5) == bool(target)).astype(np.int8)
+
+
+def _mean_pct(values, percent: bool) -> float | None:
+    """The mean of per-pair values (in percent for 0/1 outcomes); None for no pair."""
+    v = np.asarray(values, dtype=np.float64)
+    return None if not len(v) else float(v.mean()) * (100.0 if percent else 1.0)
+
+
 def _synthfaces_measures(renderer, factors, pairing, name: str, judge, addition: Tensor, removal: Tensor,
-                         recon: Tensor, originals: Tensor) -> dict[str, float | None]:
+                         recon: Tensor, originals: Tensor, keep: dict | None = None) -> dict[str, float | None]:
     """REPRODUCTION.md section 5 and issue 11 section 3: every swap against its true counterfactual."""
+    keep = keep if keep is not None else {}
     g, w, size = pairing.g, pairing.w, originals.shape[-1]
     f_add, f_g, f_remove = counterfactual_factors(renderer, factors, g, w, name)
     added, removed = to_tensor(renderer.render(f_add, size)), to_tensor(renderer.render(f_remove, size))
+    # the judge on perfect swaps: can it see the label appear and vanish at all?
+    keep[f"truth_add_read|{name}"] = _reads(judge.prob(added, name), 1)
+    keep[f"truth_remove_read|{name}"] = _reads(judge.prob(removed, name), 0)
     m = {f"cf_add_mse/{name}": float(mse(addition, added).mean()),
          f"cf_add_ssim/{name}": float(ssim(addition, added).mean()),
          f"cf_remove_mse/{name}": float(mse(removal, removed).mean()),
          f"cf_remove_ssim/{name}": float(ssim(removal, removed).mean()),
-         f"recon_mse/{name}": float(mse(recon, originals).mean()),
-         f"recon_ssim/{name}": float(ssim(recon, originals).mean()),
-         # the judge on perfect swaps: can it see the label appear and vanish at all?
-         f"truth_add_read/{name}": _pct(success_rate(judge.prob(added, name), 1)),
-         f"truth_remove_read/{name}": _pct(success_rate(judge.prob(removed, name), 0))}
+         f"truth_add_read/{name}": _mean_pct(keep[f"truth_add_read|{name}"], True),
+         f"truth_remove_read/{name}": _mean_pct(keep[f"truth_remove_read|{name}"], True)}
     recon_g, recon_w = recon[:len(g)], recon[len(g):]
     for kind, swapped, truth, plain, f_region in (("add", addition, added, recon_w, f_add),
                                                   ("remove", removal, removed, recon_g, f_g)):
         mask = torch.from_numpy(renderer.region_mask(f_region, size, name))  # (P, S, S): where the label is or goes
         err_swap, err_plain = region_mse(swapped, truth, mask), region_mse(plain, truth, mask)
+        keep[f"region_{kind}_swap|{name}"], keep[f"region_{kind}_plain|{name}"] = err_swap.numpy(), err_plain.numpy()
         m[f"region_{kind}_mse/{name}"] = float(err_swap.nanmean())
         m[f"region_{kind}_closed/{name}"], m[f"region_{kind}_closed_se/{name}"] = closed_share(err_swap, err_plain)
     # whose label was added: the donor's, or any other's? Against the same face wearing the next pair's donor's.
     f_other = renderer.with_label_of(renderer.subset(factors, w), renderer.subset(factors, np.roll(g, 1)), name,
                                      present=True)
     other = to_tensor(renderer.render(f_other, size))
-    m[f"donor_match/{name}"] = donor_match(addition, added, torch.from_numpy(renderer.label_mask(f_add, size, name)),
-                                           other, torch.from_numpy(renderer.label_mask(f_other, size, name)))
+    hits = donor_outcomes(addition, added, torch.from_numpy(renderer.label_mask(f_add, size, name)),
+                          other, torch.from_numpy(renderer.label_mask(f_other, size, name)))
+    keep[f"donor_match|{name}"] = hits
+    scored = int((~np.isnan(hits)).sum())  # the n of the donor-colour rate: pairs whose donors differ there
+    m[f"donor_match/{name}"] = _pct(float(np.nanmean(hits))) if scored else None
+    m[f"donor_scored/{name}"] = scored
     if name == "glasses" and getattr(judge, "has_features", False):
         m.update(_feature_transfer(judge, addition, factors, g, "transfer"))  # the model's additions
         m.update(_feature_transfer(judge, added, factors, g, "transfer_ref"))  # the true ones: the judge's ceiling

@@ -1,0 +1,104 @@
+"""Per-pair outcomes beside metrics.json (outcomes.npz), so that claims are paired tests (issue 18).
+
+One array per run, label and measure, named `run{i}|{measure}|{label}` where run{i} is the
+`outcomes` key of the run in metrics.json. The measures (P pairs, N test images):
+- g, w (P,) int: the test indices of each pair (I_g with the label, I_w without); two models
+  are paired only on the same g and w.
+- sr_minus, sr_plus, r_plus, r_minus, truth_add_read, truth_remove_read (P,) 0/1: the judge's
+  verdict per pair; donor_match (P,) 0/1, NaN where the two donors look alike (not scored).
+- region_{add,remove}_{swap,plain} (P,): region MSE of the swap / of the plain reconstruction
+  to the true counterfactual (NaN for an empty region); their ratio of sums is `*_closed`.
+- recon_mse, recon_ssim (2P,): per image of the pairs (I_g then I_w); lpips (2P,) on the first label.
+- bca_true, bca_pred (N,) 0/1: the test labels and the model's own classifier's reading.
+"""
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from ..errors import JdvaeError
+from ..io import atomic_write_bytes
+
+FILE = "outcomes.npz"
+RATES = ("sr_minus", "sr_plus", "r_plus", "r_minus", "truth_add_read", "truth_remove_read", "donor_match")
+CLOSED = {"region_add_closed": ("region_add_swap", "region_add_plain"),
+          "region_remove_closed": ("region_remove_swap", "region_remove_plain")}
+
+
+def key(run: str, measure: str, label: str) -> str:
+    """The name of one array in outcomes.npz."""
+    return f"{run}|{measure}|{label}"
+
+
+def compact(values) -> np.ndarray:
+    """int8 for 0/1 outcomes without NaN, int32 for indices, float32 otherwise."""
+    a = np.asarray(values)
+    if a.dtype.kind in "iub":
+        return a.astype(np.int32 if a.size and (a.max() > 1 or a.min() < 0) else np.int8)
+    return a.astype(np.float32)
+
+
+def save(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write the arrays to a compressed .npz atomically."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: compact(v) for k, v in sorted(arrays.items())})
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of an outcomes.npz."""
+    try:
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError) as e:
+        raise JdvaeError(f"cannot read the per-pair outcomes {path} ({e}); run `jdvae evaluate` again") from e
+
+
+class Outcomes:
+    """Per-seed arrays of a Table 1 row, looked up by (section, model, label, measure)."""
+
+    def __init__(self, report: dict, arrays: Mapping[str, np.ndarray] | None):
+        self.arrays = dict(arrays or {})
+        self.runs: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+        for i, r in enumerate(report.get("runs", [])):
+            if r.get("outcomes"):
+                self.runs[("+".join(r["labels"]), r["row"])].append((int(r.get("seed") or 0), r["outcomes"]))
+
+    def __bool__(self) -> bool:
+        return bool(self.arrays)
+
+    def seeds(self, section: str, model: str, label: str, measure: str) -> dict[int, np.ndarray]:
+        """{training seed: array} of one row's measure; empty when it was not stored."""
+        out = {}
+        for seed, run in sorted(self.runs.get((section, model), [])):
+            a = self.arrays.get(key(run, measure, label))
+            if a is not None:
+                out[seed] = a
+        return out
+
+    def groups(self, section: str, label: str, specs: list[tuple[str, str]]) -> tuple[list[tuple], str]:
+        """Per seed common to every (model, measure) of `specs`, the aligned arrays; and why none, if none.
+
+        Models are paired only on the same pairs: their stored g and w must agree seed by seed."""
+        per = [self.seeds(section, m, label, measure) for m, measure in specs]
+        missing = sorted({m for (m, measure), p in zip(specs, per) if not p})
+        if missing:
+            return [], f"no per-pair outcomes of {', '.join(missing)} [{label}] (evaluate again)"
+        common = sorted(set.intersection(*(set(p) for p in per)))
+        if not common:
+            return [], f"no training seed shared by {', '.join(sorted({m for m, _ in specs}))}"
+        for seed in common:
+            pairs = [(self.seeds(section, m, label, "g").get(seed), self.seeds(section, m, label, "w").get(seed))
+                     for m, _ in specs]
+            if any(p[0] is None or not (np.array_equal(p[0], pairs[0][0]) and np.array_equal(p[1], pairs[0][1]))
+                   for p in pairs):
+                return [], f"the models were scored on different pairs (seed {seed}, [{label}]): not paired"
+        return [tuple(p[s] for p in per) for s in common], ""
+
+    def measures(self, metric: str) -> tuple[str, ...]:
+        """The stored arrays a Table 1 metric is computed from."""
+        return CLOSED.get(metric, (metric,))

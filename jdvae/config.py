@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .errors import JdvaeError
+from .schedules import LR_SCHEDULES
 
 MODELS = ("PA1", "PA2", "M2", "CCVAE2", "CCVAE")
 LABELS = ("glasses", "beard")
@@ -100,7 +101,10 @@ class TrainConfig:
     epochs: int = 200
     batch_size: int = 32
     lr: float = 1e-4
-    lr_drop_at: float = 0.35  # lr divided by 10 after this share of the epochs
+    lr_drop_at: float = 0.35  # "step" schedule: lr divided by 10 after this share of the steps
+    lr_schedule: str = "step"  # "step" (the authors' script) or "cosine" (linear warm-up, then cosine to 0)
+    warmup: float = 0.05  # "cosine" schedule: share of the steps with a linear warm-up
+    ema: float = 0.0  # decay of an exponential moving average of the weights, saved as the model (0 = off)
     alpha: float = 1.0
     beta: float = 1e-4
     u_kl_scale_y1: float = 0.01  # the y=1 u-KL weight divided by 100
@@ -116,6 +120,8 @@ class TrainConfig:
         checks = [
             ("epochs", self.epochs >= 1, "at least 1"), ("batch_size", self.batch_size >= 1, "at least 1"),
             ("lr", self.lr > 0, "positive"), ("lr_drop_at", 0 <= self.lr_drop_at <= 1, "between 0 and 1"),
+            ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}"),
+            ("warmup", 0 <= self.warmup < 1, "in [0, 1)"), ("ema", 0 <= self.ema < 1, "in [0, 1) (0 = off)"),
             ("alpha", self.alpha >= 0, "0 or more"), ("beta", self.beta >= 0, "0 or more"),
             ("u_kl_scale_y1", self.u_kl_scale_y1 >= 0, "0 or more"), ("tau", self.tau > 0, "positive"),
             ("max_steps", self.max_steps is None or self.max_steps >= 1, "at least 1 (or None)"),

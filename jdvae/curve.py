@@ -2,8 +2,10 @@
 
 Training and scoring are separate so that the same snapshots can be read by any judge: a run
 folder gains `snapshots/step_XXXXXX.safetensors`; `score_snapshots` evaluates each on a fixed
-set of test pairs with `jdvae.evaluate.metrics.evaluate_model` (reconstruction error, R(+),
-R(-), SR(-), SR(+) and the counterfactual errors) and returns one row per snapshot.
+set of validation pairs (test pairs only when asked for by name) with
+`jdvae.evaluate.metrics.evaluate_model` (reconstruction error, R(+), R(-), SR(-), SR(+) and the
+counterfactual errors) and returns one row per snapshot. Curves choose budgets, so they read the
+validation split; the test split belongs to the final evaluation.
 """
 from __future__ import annotations
 
@@ -60,22 +62,22 @@ def pair_subset(split: Split, n: int) -> Split:
                                supervised=split.supervised[cut], factors=factors, index=split.index[cut])
 
 
-def score_snapshots(run: str | Path, judge, n_test: int = 1000, device: str = "cpu") -> list[dict]:
-    """Every snapshot of a run scored on the first `n_test` test images: one dict of metrics per step."""
+def score_snapshots(run: str | Path, judge, n_images: int = 1000, device: str = "cpu", split: str = "val") -> list[dict]:
+    """Every snapshot of a run scored on the first `n_images` images of `split`: one dict of metrics per step."""
     from .data import synthfaces
     from .evaluate.metrics import evaluate_model
     from .model import build_model
 
     run = Path(run)
     cfg = ckpt.read_config(run)
-    test = pair_subset(load_split(cfg.data, "test", progress=False), n_test)
+    test = pair_subset(load_split(cfg.data, split, progress=False), n_images)
     renderer = synthfaces if test.factors is not None else None
     model = build_model(cfg.model).to(device)
     rows = []
     for snap in sorted((run / SNAPSHOTS).glob("step_*.safetensors")):
         ckpt.load_weights(model, snap)
         metrics, _ = evaluate_model(model, test, cfg.data.labels, judge, renderer=renderer, device=device)
-        rows.append({"run": run.name, "step": int(snap.stem.split("_")[1]), **metrics})
+        rows.append({"run": run.name, "step": int(snap.stem.split("_")[1]), "split": split, **metrics})
     return rows
 
 

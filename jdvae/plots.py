@@ -361,7 +361,7 @@ def snapshot_swaps(run: str | os.PathLike, n_pairs: int = 4, n_test: int = 200, 
     snaps = sorted((run / SNAPSHOTS).glob("step_*.safetensors"))
     if not snaps:
         raise JdvaeError(f"{run} has no snapshots; train it with `jdvae curve` first")
-    test = pair_subset(load_split(cfg.data, "test", progress=False), n_test)
+    test = pair_subset(load_split(cfg.data, "val", progress=False), n_test)
     k = cfg.data.labels.index("glasses")
     has = test.labels[:, test.label_names.index("glasses")] == 1
     g_rows, w_rows = np.flatnonzero(has)[:n_pairs], np.flatnonzero(~has)[:n_pairs]

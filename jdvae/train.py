@@ -6,6 +6,7 @@ optimiser, the RNG state and the step, so a resumed run continues exactly where 
 """
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import math
@@ -23,6 +24,7 @@ from .errors import JdvaeError
 from .io import atomic_write_json, atomic_write_text, check_writable
 from .losses import loss_for
 from .model import build_model
+from .schedules import step_drop, warmup_cosine
 from .threads import EVERY as THREAD_CHECK_EVERY, follow_share
 
 IGNORED_ON_RESUME = ("train.threads", "train.checkpoint_minutes")  # do not change the result
@@ -40,8 +42,23 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def learning_rate(step: int, total_steps: int, cfg) -> float:
-    """Adam's lr at a step: cfg.lr, divided by 10 after cfg.lr_drop_at of the run (paper section 3)."""
-    return cfg.lr if step < cfg.lr_drop_at * total_steps else cfg.lr / 10
+    """Adam's lr at a step: cfg.lr (paper section 3) on the schedule `cfg.lr_schedule` names.
+
+    "step": divided by 10 after `lr_drop_at` of the run, as in the authors' training script (the paper
+    states only the lr); "cosine": linear warm-up over `warmup` of the run, then a cosine decay to 0."""
+    if cfg.lr_schedule == "cosine":
+        return warmup_cosine(step, total_steps, cfg.lr, cfg.warmup)
+    return step_drop(step, total_steps, cfg.lr, cfg.lr_drop_at)
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int) -> None:
+    """Move the averaged weights towards the model's: decay min(decay, (1 + step) / (10 + step)), so that
+    the first steps are not weighed down by the initial weights."""
+    d = min(decay, (1 + step) / (10 + step))
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - d)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
 
 
 def _dist_info() -> tuple[int, int, int]:
@@ -117,10 +134,13 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model).to(dev).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    ema = copy.deepcopy(model).requires_grad_(False) if cfg.train.ema else None  # what is saved and validated
     step, history = 0, []
     if resume and (out / ckpt.STATE).exists():
         state = ckpt.load_state(out / ckpt.STATE)
         model.load_state_dict(state["model"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         step, history = int(state["step"]), list(state["history"])
@@ -149,9 +169,12 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
     def save(step_done: int) -> None:
         if rank != 0:
             return
-        ckpt.save_state(out / ckpt.STATE, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                           "rng": torch.get_rng_state(), "step": step_done, "history": history})
-        ckpt.save_weights(model, out / ckpt.WEIGHTS)
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "rng": torch.get_rng_state(), "step": step_done, "history": history}
+        if ema is not None:
+            state["ema"] = ema.state_dict()
+        ckpt.save_state(out / ckpt.STATE, state)
+        ckpt.save_weights(ema if ema is not None else model, out / ckpt.WEIGHTS)
 
     bar = tqdm(total=total, initial=step, disable=not progress or rank != 0, desc=f"{cfg.model.name}", unit="step")
     sums, count, perm, perm_epoch = {}, 0, None, -1
@@ -177,6 +200,8 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if ema is not None:
+            ema_update(ema, model, cfg.train.ema, step)
         step += 1
         count += 1
         for k, v in terms.items():
@@ -190,7 +215,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
         if epoch_done and rank == 0:
             seconds = time.perf_counter() - t_epoch
             row = {"epoch": epoch + 1, "step": step, **{k: v / count for k, v in sums.items()},
-                   **validate(model, val_images, val_labels, dev),
+                   **validate(ema if ema is not None else model, val_images, val_labels, dev),
                    "lr": optimizer.param_groups[0]["lr"], "images_per_s": count * per_rank_batch * world / seconds}
             history.append(row)
             _write_csv(out / ckpt.METRICS, history)

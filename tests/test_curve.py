@@ -26,7 +26,7 @@ def test_total_steps_follows_epochs_and_max_steps():
 def test_curve_command_snapshots_scores_and_draws(tmp_path, judge_dir, capsys):
     out = tmp_path / "curves"
     argv = ["curve", "--model", "PA1,CCVAE2", "--profile", "smoke", "--every", "3", "--set", "train.max_steps=5",
-            "--out", str(out), "--judge", str(judge_dir), "--n-test", "64", "--quiet"]
+            "--out", str(out), "--judge", str(judge_dir), "--n-images", "64", "--quiet"]
     assert main(argv) == 0
     for name in ("PA1", "CCVAE2"):
         assert snapshot_path(out / name, 3).is_file() and snapshot_path(out / name, 5).is_file()

@@ -9,7 +9,8 @@ import torch
 from jdvae.config import DataConfig, profile
 from jdvae.errors import JdvaeError
 from jdvae.evaluate import judge as judge_module
-from jdvae.evaluate.judge_inputs import augment, bare_images, fade, gaussian_blur, lr_at, training_subset
+from jdvae.evaluate.judge_inputs import augment, bare_images, fade, gaussian_blur, training_subset
+from jdvae.schedules import warmup_cosine as lr_at
 from jdvae.evaluate.judge import (WEIGHTS_FILE, Judge, JudgeConfig, ensure_judge, judge_config, load_judge,
                                   save_judge, stale_fields, train_judge)
 

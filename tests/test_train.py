@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from jdvae import checkpoint as ckpt
 from jdvae import train as train_module
 from jdvae.config import override, profile
 from jdvae.errors import JdvaeError
@@ -35,6 +36,30 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     with open(tmp_path / "b" / "metrics.csv") as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2"]
+
+
+def test_ema_run_resumes_exactly_and_saves_the_average(tmp_path):
+    cfg = smoke(**{"train.epochs": 2, "train.ema": 0.9, "train.lr_schedule": "cosine", "train.warmup": 0.25})
+    train(cfg, tmp_path / "a", progress=False)
+    train(cfg, tmp_path / "b", progress=False, stop_after=5)
+    train(cfg, tmp_path / "b", resume=True, progress=False)
+    wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    state = ckpt.load_state(tmp_path / "a" / ckpt.STATE)
+    raw, ema = state["model"], state["ema"]
+    assert any(not torch.equal(raw[k], wa[k]) for k in wa)  # the saved model is the average, not the last step
+    assert all(torch.equal(ema[k], wa[k]) for k in wa)
+
+
+def test_lr_schedules_at_their_boundaries():
+    from jdvae.config import TrainConfig
+    step = TrainConfig(lr=1.0, lr_drop_at=0.8)
+    assert train_module.learning_rate(79, 100, step) == 1.0 and train_module.learning_rate(80, 100, step) == 0.1
+    cos = TrainConfig(lr=1.0, lr_schedule="cosine", warmup=0.1)
+    assert train_module.learning_rate(0, 100, cos) == pytest.approx(0.1)
+    assert train_module.learning_rate(10, 100, cos) == pytest.approx(1.0)
+    assert train_module.learning_rate(55, 100, cos) == pytest.approx(0.5)
+    assert train_module.learning_rate(100, 100, cos) == pytest.approx(0.0)
 
 
 def test_loss_falls_when_overfitting_64_images(tmp_path):

@@ -16,14 +16,16 @@ KEYS = ("recon_mse/glasses", "r_plus/glasses", "r_minus/glasses", "sr_minus/glas
 def register(sub) -> None:
     p = sub.add_parser("curve", help="learning curves: train with snapshots, score each with the judge",
                        description="Train each --model with weight snapshots every --every steps into "
-                                   "OUT/<model>, then score every snapshot on fixed test pairs (OUT/curve.json, .md).")
+                                   "OUT/<model>, then score every snapshot on fixed validation pairs (OUT/curve.json, .md).")
     p.add_argument("--model", default="PA1", help=f"comma-separated, from {', '.join(MODELS)}")
     p.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)}")
     p.add_argument("--every", type=int, default=500, help="steps between snapshots")
     add_set_option(p, "config override of every curve run, as in train, e.g. --set train.max_steps=6000")
     p.add_argument("--out", required=True, help="folder of the curve runs")
     p.add_argument("--judge", default=None, help="judge folder to score with (skip: train only)")
-    p.add_argument("--n-test", type=int, default=1000, help="test images scored (their glasses pairs)")
+    p.add_argument("--n-images", type=int, default=1000, help="images of the split scored (their glasses pairs)")
+    p.add_argument("--split", choices=("val", "test"), default="val",
+                   help="split scored (default val: curves choose budgets; test is for the final evaluation only)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -51,11 +53,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     judge = load_judge(args.judge)
     device = str(resolve_device(args.device))
-    rows = [r for name in models for r in score_snapshots(out / name, judge, args.n_test, device)]
+    if args.split == "test":
+        print("jdvae curve: scoring the TEST split; a budget chosen from these rows has read the test data")
+    rows = [r for name in models for r in score_snapshots(out / name, judge, args.n_images, device, args.split)]
     if (out / "curve.json").exists():  # keep the rows of models scored by an earlier call
         rows = [r for r in json.loads((out / "curve.json").read_text()) if r["run"] not in models] + rows
     atomic_write_json(out / "curve.json", rows)
-    text = rows_to_markdown(rows, KEYS)
+    text = f"Scored on the {args.split} split.\n\n" + rows_to_markdown(rows, KEYS)
     atomic_write_text(out / "curve.md", text)
     written = [out / "curve.json", out / "curve.md"]
     learning_curves(rows, out=out / "curve")

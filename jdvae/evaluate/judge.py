@@ -32,7 +32,8 @@ from ..data.tensors import to_model_input
 from ..errors import JdvaeError
 from ..io import atomic_path, atomic_write_json
 from ..weights import load_pretrained
-from .judge_inputs import augment, bare_images, fade, gaussian_blur, lr_at, training_subset
+from ..schedules import warmup_cosine
+from .judge_inputs import augment, bare_images, fade, gaussian_blur, training_subset
 from .metrics import N_SHAPES, balanced_accuracy, glasses_targets
 
 CONFIG_FILE, WEIGHTS_FILE = "judge_config.json", "judge.safetensors"
@@ -46,10 +47,11 @@ class JudgeConfig:
     profile: str = "quick"
     arch: str = "resnet18"  # torchvision name: resnet18 | resnet50
     maxpool: bool = True  # False drops the stem's max-pool (small images)
+    width: int = 64  # channels of the stem and first stage (doubled at each stage); 64 = torchvision's layout
     epochs: int = 2
     max_images: int | None = 4000  # training images used (seeded subset); None = all
     glasses_share: float | None = None  # share of that subset with glasses (None: as drawn)
-    lr: float = 1e-3  # peak of the warm-up + cosine schedule (`lr_at`)
+    lr: float = 1e-3  # peak of the warm-up + cosine schedule (`schedules.warmup_cosine`)
     weight_decay: float = 1e-4
     batch_size: int = 64
     seed: int = 0
@@ -101,6 +103,17 @@ class GlassesRead(NamedTuple):
     tint: Tensor  # (B,) lens tint in [0, 1]
 
 
+def _narrow(trunk: torchvision.models.ResNet, width: int) -> None:
+    """Rebuild a torchvision ResNet's stem and four stages with `width` channels in the first stage."""
+    block = type(trunk.layer1[0])
+    trunk.inplanes = width
+    trunk.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+    trunk.bn1 = nn.BatchNorm2d(width)
+    for i, name in enumerate(("layer1", "layer2", "layer3", "layer4")):
+        setattr(trunk, name, trunk._make_layer(block, width * 2 ** i, len(getattr(trunk, name)), stride=1 if i == 0 else 2))
+    trunk.fc = nn.Linear(width * 8 * block.expansion, trunk.fc.out_features)
+
+
 class Judge(nn.Module):
     """ResNet trunk with a label head (one logit per label) and an optional glasses-feature head."""
 
@@ -109,6 +122,8 @@ class Judge(nn.Module):
         self.cfg = cfg
         self.report: dict[str, Any] = {}
         trunk = getattr(torchvision.models, cfg.arch)(weights=None)
+        if cfg.width != 64:
+            _narrow(trunk, cfg.width)
         if not cfg.maxpool:
             trunk.maxpool = nn.Identity()
         dim = trunk.fc.in_features
@@ -192,6 +207,9 @@ def _init_from_imagenet(judge: Judge) -> tuple[str, dict[str, Any]]:
     """Copy torchvision's ImageNet weights into the trunk when available; (init line, weights record)."""
     if not judge.cfg.pretrained:
         return "none: trained from scratch (pretrained=False)", {"file": None, "reason": "pretrained=False"}
+    if judge.cfg.width != 64:
+        reason = f"width {judge.cfg.width}: ImageNet weights exist for width 64 only"
+        return f"none: trained from scratch ({reason})", {"file": None, "reason": reason}
     found = load_pretrained(judge.cfg.arch, env=WEIGHTS_ENV)
     if not found.available:
         return f"none: trained from scratch ({found.reason})", found.record
@@ -254,7 +272,7 @@ def _train(cfg: JudgeConfig, device: str, progress: bool) -> Judge:
         order = torch.randperm(len(images), generator=gen)
         for i in range(steps):
             for group in opt.param_groups:
-                group["lr"] = lr_at(epoch * steps + i, cfg.epochs * steps, cfg.lr, cfg.warmup)
+                group["lr"] = warmup_cosine(epoch * steps + i, cfg.epochs * steps, cfg.lr, cfg.warmup)
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             xb, yb, faded = to_model_input(images[idx.numpy()], device), y[idx], torch.zeros(len(idx), dtype=torch.bool)
             if bare:  # drawn only when fading, so judges trained without it stay bit-identical

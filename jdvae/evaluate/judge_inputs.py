@@ -1,4 +1,4 @@
-"""What the judge trains on: the seeded training subset, augmented batches, the learning-rate schedule.
+"""What the judge trains on: the seeded training subset and its augmented batches.
 
 Augmentation: flips, and per-image Gaussian blur and pixel noise of random strength. Blur
 stands in for what a VAE reconstruction does to a face; faded labels (SynthFaces) show the
@@ -46,14 +46,6 @@ def augment(x: Tensor, gen: torch.Generator, blur_share: float, blur_sigma: floa
     if max_sigma > 0:
         x = gaussian_blur(x, torch.where(blurred, r[:, 2] * max_sigma, torch.zeros(b)), radius=math.ceil(3 * max_sigma))
     return (x + (r[:, 3] * noise)[:, None, None, None].to(x) * eps.to(x)).clamp(-1, 1), blurred
-
-
-def lr_at(step: int, total: int, peak: float, warmup: float) -> float:
-    """Learning rate at `step` of `total`: linear warm-up over `warmup` of the steps, then cosine to 0."""
-    n_warm = max(1, round(warmup * total))
-    if step < n_warm:
-        return peak * (step + 1) / n_warm
-    return 0.5 * peak * (1 + math.cos(math.pi * (step - n_warm) / max(1, total - n_warm)))
 
 
 def training_subset(labels: np.ndarray, names: tuple[str, ...], max_images: int | None, glasses_share: float | None,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure  # the object API, never pyplot: no GUI backend, safe headless
 
-from . import experiment
+from . import runs as study_runs
 from .checkpoint import METRICS, is_complete, load_run
 from .data.splits import Split, counterfactual_images, load_split
 from .errors import JdvaeError
@@ -34,7 +34,7 @@ def run_name(model: str, labels: Sequence[str] | str = "glasses", seed: int = 0,
              adain: bool = True, tokens: bool = True) -> str:
     """Run folder name under runs/<profile>/, e.g. PA1-glasses+beard-s0 (labels as a tuple or "glasses+beard")."""
     labels = labels.replace("+", ",") if isinstance(labels, str) else ",".join(labels)
-    return experiment.run_name(experiment.make_config(model, "smoke", labels, seed, adain=adain, tokens=tokens))
+    return study_runs.run_name(study_runs.make_config(model, "smoke", labels, seed, adain=adain, tokens=tokens))
 
 
 def load_runs(runs: str | os.PathLike, models: Iterable[str], labels: Sequence[str] | str = ("glasses",),

@@ -21,7 +21,7 @@ from typing import Any
 from . import checkpoint as ckpt
 from .config import RunConfig, diff
 from .errors import JdvaeError
-from .experiment import format_overrides, run_name, study
+from .runs import format_overrides, run_name, study
 from .io import check_writable
 from .threads import ENV as THREADS_ENV, shares, write_share
 from .train import IGNORED_ON_RESUME, resolve_device

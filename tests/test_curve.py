@@ -6,7 +6,7 @@ import pytest
 from jdvae.cli import main
 from jdvae.curve import snapshot_path, total_steps
 from jdvae.evaluate.judge import judge_config, train_judge
-from jdvae.experiment import make_config
+from jdvae.runs import make_config
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from jdvae.commands.train import build_config
 from jdvae.config import check_value, override, profile
 from jdvae.errors import JdvaeError
 from jdvae.evaluate.judge import CONFIG_FILE, judge_config
-from jdvae.experiment import format_overrides, make_config, parse_overrides, parse_sets, run_name, study
+from jdvae.runs import format_overrides, make_config, parse_overrides, parse_sets, run_name, study
 from jdvae.reproduce import check_reusable, judge_differences
 
 

@@ -11,7 +11,7 @@ from jdvae.checkpoint import load_run
 from jdvae.cli import main
 from jdvae.config import override, profile
 from jdvae.errors import JdvaeError
-from jdvae.experiment import check_parameters
+from jdvae.runs import check_parameters
 from jdvae.train import train
 
 

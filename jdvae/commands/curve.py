@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from ..curve import rows_to_markdown, score_snapshots, train_with_snapshots
     from ..errors import JdvaeError
     from ..evaluate.judge import load_judge
-    from ..experiment import make_config
-    from ..experiment import parse_sets
+    from ..runs import make_config
+    from ..runs import parse_sets
     from ..io import atomic_write_json, atomic_write_text
     from ..plots import learning_curves, snapshot_swaps
     from ..train import resolve_device

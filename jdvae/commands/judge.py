@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     """Train, save and print the judge's balanced accuracies."""
     from ..evaluate.judge import judge_config, train_judge
-    from ..experiment import make_config
+    from ..runs import make_config
 
     changes = {k: v for k, v in (("epochs", args.epochs), ("max_images", args.max_images), ("seed", args.seed),
                                  ("threads", args.threads), ("fade_share", args.fade_share)) if v is not None}

@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import JdvaeError
-    from ..experiment import parse_sets
+    from ..runs import parse_sets
     from ..reproduce import reproduce
     if args.seeds < 1:
         raise JdvaeError(f"--seeds {args.seeds} must be at least 1")

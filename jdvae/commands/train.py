@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import LABELS, MODELS, PROFILES
-from ..experiment import make_config, parse_sets
+from ..runs import make_config, parse_sets
 
 
 def register(sub) -> None:

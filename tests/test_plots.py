@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jdvae import plots, widgets
+from jdvae import plots, training_plots, widgets
 from jdvae.config import override, profile
 from jdvae.data.splits import counterfactual_images, load_split
 from jdvae.errors import JdvaeError
@@ -106,13 +106,13 @@ def test_fig3_needs_two_labels(glasses_runs):
 
 def test_sample_grid_and_training_curves(glasses_runs, runs_dir, tmp_path):
     model, _ = glasses_runs["PA1"]
-    assert grid_shape(plots.sample_grid(model, n=6)) == (2, 3)  # ceil(sqrt(6)) columns
-    fig = plots.training_curves([runs_dir / "PA1-glasses-s0", runs_dir / "M2-glasses-s0"], out=tmp_path / "curves")
+    assert grid_shape(training_plots.sample_grid(model, n=6)) == (2, 3)  # ceil(sqrt(6)) columns
+    fig = training_plots.training_curves([runs_dir / "PA1-glasses-s0", runs_dir / "M2-glasses-s0"], out=tmp_path / "curves")
     assert [ax.get_title() for ax in fig.axes] == ["loss", "recon", "val_bca"]
     assert len(fig.axes[0].lines) == 2
     assert (tmp_path / "curves.png").exists()
     with pytest.raises(JdvaeError, match="metrics.csv"):
-        plots.training_curves([tmp_path / "nothing"])
+        training_plots.training_curves([tmp_path / "nothing"])
 
 
 def test_render_state_follows_u_and_pa1_gates_it_by_y(glasses_runs):

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from ..runs import make_config
     from ..runs import parse_sets
     from ..io import atomic_write_json, atomic_write_text
-    from ..plots import learning_curves, snapshot_swaps
+    from ..training_plots import learning_curves, snapshot_swaps
     from ..train import resolve_device
 
     if args.every < 1:

@@ -52,6 +52,7 @@ def _label_log_probs(logits: Tensor, y: Tensor) -> Tensor:
 def eq4_loss(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, cfg: TrainConfig) -> tuple[Tensor, dict]:
     """Eq. 4 of the paper, negated; unlabelled rows use the Gumbel sample and beta*KL(q(y|x)||U)."""
     sup = supervised.float()  # (B,)
+    labelled_rows = supervised.bool()  # (B,)
     recon = reconstruction(out.x_hat, x)
     kl_z = gaussian_kl(out.mu_z.float(), out.logvar_z.float())
     class_weight = torch.tensor([1.0, cfg.u_kl_scale_y1], device=x.device)  # c_0, c_1
@@ -60,7 +61,7 @@ def eq4_loss(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, cfg: Tra
     nll_y = -_label_log_probs(out.logits_y, y).sum(-1)  # (B,) -log q(y|x) of the true labels
     kl_y = (log_q.exp() * (log_q + LOG2)).sum((-1, -2))  # (B,) KL(q(y|x) || uniform)
     K = out.logits_y.shape[1]
-    label = sup * (cfg.alpha * nll_y + cfg.beta * K * LOG2) + (1 - sup) * cfg.beta * kl_y
+    label = torch.where(labelled_rows, cfg.alpha * nll_y + cfg.beta * K * LOG2, cfg.beta * kl_y)
     per_image = recon + cfg.beta * (kl_z + kl_u) + label
     total = per_image.mean()
     n_sup = sup.sum().clamp(min=1)
@@ -73,23 +74,25 @@ def _ccvae_bound(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, reco
                  alpha: float, beta: float) -> tuple[Tensor, dict]:
     """Joy et al.'s bound: labelled rows weight the ELBO by q(y|u)/q(y|x); unlabelled rows sum over y exactly."""
     sup = supervised.float()
+    labelled_rows = supervised.bool()  # (B,)
     kl_z = gaussian_kl(out.mu_z.float(), out.logvar_z.float())
     kl_u = u_kl_per_class(out)  # (B, K, 2)
     S = out.logits_y_samples.shape[0]
     log_qyu = _label_log_probs(out.logits_y, y).sum(-1)  # (B,) log q(y|u), u detached (their classifier term)
     log_qyx = (torch.logsumexp(_label_log_probs(out.logits_y_samples, y), 0) - math.log(S)).sum(-1)  # (B,)
-    w = torch.exp(log_qyu - log_qyx)
+    # w is formed on labelled rows only: an unlabelled row's (unused) ratio could overflow, and inf * 0 is NaN
+    w = torch.exp(torch.where(labelled_rows, log_qyu - log_qyx, torch.zeros_like(log_qyu)))
     kl_u_true = (one_hot_like(y, kl_u) * kl_u).sum((-1, -2))
     K = kl_u.shape[1]
     labelled = w * (recon + beta * (kl_z + kl_u_true + log_qyu)) - alpha * log_qyx + beta * K * LOG2
     log_q = out.logits_y.float().log_softmax(-1)  # (B, K, 2)
     q = log_q.exp()
     unlabelled = recon + beta * (kl_z + (q * (kl_u + log_q + LOG2)).sum((-1, -2)))
-    total = (sup * labelled + (1 - sup) * unlabelled).mean()
+    total = torch.where(labelled_rows, labelled, unlabelled).mean()
     n_sup = sup.sum().clamp(min=1)
     terms = {"loss": total.item(), "recon": recon.mean().item(), "kl_z": kl_z.mean().item(),
-             "kl_u": (sup * kl_u_true + (1 - sup) * (q * kl_u).sum((-1, -2))).mean().item(),
-             "nll_y": (-(sup * log_qyx).sum() / n_sup).item()}
+             "kl_u": torch.where(labelled_rows, kl_u_true, (q * kl_u).sum((-1, -2))).mean().item(),
+             "nll_y": (-torch.where(labelled_rows, log_qyx, torch.zeros_like(log_qyx)).sum() / n_sup).item()}
     return total, terms
 
 

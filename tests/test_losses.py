@@ -1,11 +1,12 @@
-"""Closed-form checks of the loss terms (Eq. 4) and the Gumbel-softmax relaxation."""
+"""Closed-form checks of the loss terms (Eq. 4) and of the model's Gumbel-softmax relaxation."""
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from jdvae.config import ModelConfig, TrainConfig
-from jdvae.losses import eq4_loss, gaussian_kl, reconstruction, u_kl_per_class
+from jdvae.losses import eq4_loss, gaussian_kl, loss_for, reconstruction, u_kl_per_class
 from jdvae.model import build_model
 
 
@@ -80,9 +81,57 @@ def test_unlabelled_rows_use_gumbel_sample_and_kl_to_uniform():
     torch.testing.assert_close(total, expected.mean())
 
 
-def test_gumbel_softmax_sample_statistics():
+def test_unlabelled_rows_condition_on_a_relaxed_sample_of_q_y_given_x():
+    """The model's y~ on unlabelled rows is a Gumbel-softmax sample of its own q(y|x); labelled rows keep y."""
     torch.manual_seed(0)
-    logits = torch.log(torch.tensor([[0.2, 0.8]])).expand(20000, 2)
-    samples = F.gumbel_softmax(logits, tau=0.66)
-    assert torch.allclose(samples.sum(-1), torch.ones(20000))
-    assert abs((samples.argmax(-1) == 1).float().mean().item() - 0.8) < 0.015
+    model = build_model(ModelConfig(name="PA1", image_size=32, width=0.125, z_dim=8, u_dim=4))
+    n = 400
+    x = (torch.rand(1, 3, 32, 32) * 2 - 1).expand(n, -1, -1, -1)  # one image: every row has the same q(y|x)
+    y, sup = torch.ones(n, 1, dtype=torch.long), torch.arange(n) < 100
+    with torch.no_grad():
+        model.head_y.bias.copy_(torch.tensor([0.0, math.log(3.0)]))  # q(y=1|x) near 3/4 whatever the trunk says
+        model.head_y.weight.mul_(1e-3)
+        out = model(x, y, sup, tau=0.05)
+    assert torch.equal(out.y_soft[sup], F.one_hot(y[sup], 2).float())
+    relaxed = out.y_soft[~sup]  # (300, 1, 2)
+    torch.testing.assert_close(relaxed.sum(-1), torch.ones(300, 1))
+    assert ((relaxed > 0) & (relaxed < 1)).any()  # relaxed, not one-hot
+    p1 = out.logits_y[0, 0].softmax(-1)[1].item()
+    share = (relaxed[:, 0].argmax(-1) == 1).float().mean().item()
+    assert abs(share - p1) < 4 * math.sqrt(p1 * (1 - p1) / 300)  # not the hidden label (all ones), not argmax q
+
+
+@pytest.mark.parametrize("name, expected", [
+    # one label, U = 1, mu_u = 1, var_u = 1, y~ = (0.25, 0.75), c_1 = 0.01:
+    # PA1: 0.25 * 0 (Dirac, no KL term) + 0.75 * 0.01 * KL(N(1,1)||N(0,1)) = 0.75 * 0.01 * 0.5
+    ("PA1", 0.75 * 0.01 * 0.5),
+    # PA2: 0.25 * KL(N(1,1)||N(0,0.1)) + the same y = 1 term; KL = 0.5 * (ln 0.1 + (1 + 1) / 0.1 - 1)
+    ("PA2", 0.25 * 0.5 * (math.log(0.1) + 20.0 - 1.0) + 0.75 * 0.01 * 0.5),
+])
+def test_u_kl_under_a_relaxed_label_matches_eq4_by_hand(name, expected):
+    """Eq. 4's u term on an unlabelled row: sum_c y~_c c_c KL(q(u|x,y~) || p(u|c)), with the model's own priors."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name=name, image_size=32, width=0.125, z_dim=8, u_dim=1))
+    x, y, sup = torch.rand(1, 3, 32, 32) * 2 - 1, torch.zeros(1, 1, dtype=torch.long), torch.zeros(1, dtype=torch.bool)
+    out = model(x, y, sup)._replace(y_soft=torch.tensor([[[0.25, 0.75]]]), mu_u=torch.ones(1, 1, 1),
+                                    logvar_u=torch.zeros(1, 1, 1))
+    _, terms = eq4_loss(out, x, y, sup, TrainConfig(u_kl_scale_y1=0.01))
+    assert terms["kl_u"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_an_overflowing_labelled_term_never_reaches_an_unlabelled_row():
+    """CCVAE2's w = q(y|u)/q(y|x) is computed for labelled rows only: a row without a label whose
+    q(y|x) of the (unused) label is e^-1e4 gives a finite loss and finite gradients."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name="CCVAE2", image_size=32, width=0.125, z_dim=8, u_dim=4))
+    x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.tensor([[1], [0]])  # unlabelled rows carry y = 0 (zeroed)
+    sup = torch.tensor([True, False])
+    out = model(x, y, sup, n_class_samples=3)
+    samples = out.logits_y_samples.detach().clone()
+    samples[:, 1, 0] = torch.tensor([0.0, 1e4])  # log q(y=0|x) = -1e4 for the unlabelled row
+    samples.requires_grad_(True)
+    total, _ = loss_for("ccvae")(out._replace(logits_y_samples=samples), x, y, sup, TrainConfig())
+    assert torch.isfinite(total)
+    total.backward()
+    assert torch.isfinite(samples.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

@@ -1,68 +1,113 @@
-"""Validity gates and intervals behind every verdict of claims.md (issue 11, sections 2 and 3).
+"""Validity gates, and the paired tests and intervals behind every verdict of claims.md (issues 11 and 18).
 
 - R(+) / R(−): shares of a model's plain reconstructions of the pair images that the judge reads
   as having / not having the label. Below MIN_RECON_READ the model cannot draw the label as
   the judge sees it, and its SR says more about the judge than about the swap.
 - The judge's read of the true counterfactuals (SynthFaces): below MIN_TRUTH_READ the judge
   cannot see a perfect swap, so no SR it gives can be trusted.
-- Standard errors: binomial over the pairs for rates, sqrt(p (1 − p) / n), or the stored
-  per-pair standard error (`<metric>_se`) for other measures; with several seeds, combined with
-  the variance of the seed mean, std² / (k − 1) for the population std over k seeds.
-- Orderings: "a > b" holds when a − b exceeds twice the standard error of the difference,
-  fails when b − a does, and is "not distinguishable" otherwise; thresholds use the interval
-  mean ± 2 SE in the same way.
+- Intervals (stats.py): the two-level bootstrap over training seeds and the pairs within each,
+  on the per-pair outcomes (outcomes.py); a rate's interval also contains the Wilson interval
+  of its pooled count, whose n is the pairs actually scored.
+- Orderings "a > b" are paired: both models on the same pairs and the same seeds. With one
+  seed, a rate is decided by McNemar's exact test on the discordant pairs (p < 0.05); otherwise,
+  and for every other measure, by the paired bootstrap interval of a − b (0 outside it).
+  A threshold holds when the whole interval lies above it, fails when it lies below.
 All rates are in percent, as in Table 1.
 """
 from __future__ import annotations
 
-import math
+from typing import NamedTuple
+
+import numpy as np
+
+from . import stats
+from .outcomes import CLOSED, RATES, Outcomes
 
 MIN_RECON_READ = 90.0  # percent: R(+) and R(−) below this make a model's SR unmeasurable
 MIN_TRUTH_READ = 95.0  # percent: the judge must read the true counterfactuals at least this well
 MIN_FEATURE_SHAPE = 80.0  # percent: the judge's feature head on real test faces, frame shape
 MAX_FEATURE_TINT = 0.1  # mean absolute error of the tint read on real test faces
-Z = 2.0  # half-width of the intervals, in standard errors
-RATES = ("sr_minus", "sr_plus", "r_plus", "r_minus", "truth_add_read", "truth_remove_read", "donor_match")
+LEVEL = f"{100 * stats.LEVEL:.0f} %"
 
 
-def binomial_se(p_pct: float | None, n: int | float | None) -> float | None:
-    """Standard error in percent of a share p (percent) measured on n pairs: 100 sqrt(p (1 − p) / n)."""
-    if p_pct is None or not n:
-        return None
-    p = min(max(p_pct / 100.0, 0.0), 1.0)
-    return 100.0 * math.sqrt(p * (1 - p) / n)
+class Test(NamedTuple):
+    """One decision: ok True / False, None when the interval contains the threshold; why when not measurable."""
+    ok: bool | None
+    text: str
+    missing: str = ""
 
 
-def standard_error(row: dict | None, metric: str) -> float | None:
-    """SE of a Table 1 row's mean: the per-pair term (binomial for rates) combined with the spread over seeds."""
-    if row is None or row.get(metric) is None:
-        return None
-    pair = binomial_se(row[metric], row.get("pairs")) if metric in RATES else row.get(f"{metric}_se")
-    k, std = int(row.get("seeds") or 1), row.get(f"{metric}_std") or 0.0
-    if pair is None and k < 2:
-        return None
-    return math.sqrt((pair or 0.0) ** 2 + (std ** 2 / (k - 1) if k > 1 else 0.0))
+def _stat(metric: str, n: int):
+    """The statistic of `metric` on n models' arrays (CLOSED metrics read two arrays per model)."""
+    if metric in CLOSED:
+        return stats.closed if n == 1 else stats.closed_difference
+    return stats.mean if n == 1 else stats.difference
 
 
-def interval(row: dict | None, metric: str) -> tuple[float, float] | None:
-    """The row's mean ± 2 SE, or None when the mean or its SE is unknown."""
-    se = standard_error(row, metric)
-    return None if se is None else (row[metric] - Z * se, row[metric] + Z * se)
+def _specs(model: str, metric: str) -> list[tuple[str, str]]:
+    return [(model, m) for m in CLOSED.get(metric, (metric,))]
 
 
-def compare(a: dict | None, b: dict | None, metric: str) -> tuple[bool | None, float | None, float | None]:
-    """'a > b': (True when a − b > 2 SE, False when b − a > 2 SE, None otherwise; the difference; its SE)."""
-    se_a, se_b = standard_error(a, metric), standard_error(b, metric)
-    if se_a is None or se_b is None:
-        return None, None, None
-    diff, se = a[metric] - b[metric], math.sqrt(se_a ** 2 + se_b ** 2)
-    return (True if diff > Z * se else False if -diff > Z * se else None), diff, se
+def _fmt(v: float, metric: str) -> str:
+    return f"{v:.1f}" if metric in RATES else f"{v:.3f}" if metric in CLOSED else f"{v:.4f}"
 
 
-def above(row: dict | None, metric: str, value: float) -> bool | None:
-    """'row > value': True when the interval's lower end is above it, False when its upper end is below."""
-    ci = interval(row, metric)
-    return None if ci is None else True if ci[0] > value else False if ci[1] < value else None
+def interval(out: Outcomes, section: str, label: str, model: str, metric: str):
+    """(estimate, lo, hi, seeds) of one row's metric (percent for rates), or (None, why)."""
+    key = (section, label, model, metric)
+    if key not in out.cache:
+        out.cache[key] = _interval(out, section, label, model, metric)
+    return out.cache[key]
+
+
+def _interval(out: Outcomes, section: str, label: str, model: str, metric: str):
+    groups, why = out.groups(section, label, _specs(model, metric))
+    if not groups:
+        return None, why
+    name = f"{section}|{label}|{model}|{metric}"
+    if metric in RATES:
+        est = stats.rate_interval([g[0] for g in groups], name)
+    else:
+        est = stats.bootstrap(groups, _stat(metric, 1), name)
+    return (None, f"no scored pair of {model} [{label}]") if est is None else ((*est, len(groups)), "")
+
+
+def shown(out: Outcomes, section: str, label: str, model: str, metric: str) -> str:
+    """'PA1 94.4 % [92.3, 95.9]' (the row's estimate and its interval), or 'PA1 n/a'."""
+    est, _ = interval(out, section, label, model, metric)
+    if est is None:
+        return f"{model} n/a"
+    unit = " %" if metric in RATES else ""
+    return f"{model} {_fmt(est[0], metric)}{unit} [{_fmt(est[1], metric)}, {_fmt(est[2], metric)}]"
+
+
+def above(out: Outcomes, section: str, label: str, model: str, metric: str, value: float) -> Test:
+    """'model's metric > value' from its interval."""
+    est, why = interval(out, section, label, model, metric)
+    if est is None:
+        return Test(None, "", why)
+    return Test(stats.decide(est[1], est[2], value), f"{model} {_fmt(est[1], metric)} to {_fmt(est[2], metric)}")
+
+
+def order(out: Outcomes, section: str, label: str, a: str, b: str, metric: str) -> Test:
+    """'a > b' on the same pairs and seeds: McNemar for a rate on one seed, else the paired bootstrap."""
+    groups, why = out.groups(section, label, _specs(a, metric) + _specs(b, metric))
+    if not groups:
+        return Test(None, "", why)
+    scale = 100.0 if metric in RATES else 1.0
+    boot = stats.bootstrap(groups, _stat(metric, 2), f"{section}|{label}|{a}>{b}|{metric}")
+    if boot is None:
+        return Test(None, "", f"no pair scored for both {a} and {b} [{label}]")
+    est, lo, hi = (scale * v for v in boot)
+    text = f"{a} − {b} = {_fmt(est, metric)} [{_fmt(lo, metric)}, {_fmt(hi, metric)}]"
+    if metric in RATES and len(groups) == 1:
+        x, y = groups[0]
+        ok = ~(np.isnan(np.asarray(x, float)) | np.isnan(np.asarray(y, float)))
+        n_ab, n_ba = stats.discordant(np.asarray(x)[ok], np.asarray(y)[ok])
+        p = stats.mcnemar(n_ab, n_ba)
+        return Test((n_ab > n_ba) if p < stats.ALPHA else None,
+                    f"{text}; McNemar: {n_ab} pairs only {a} right, {n_ba} only {b}, p = {p:.2g}")
+    return Test(stats.decide(lo, hi), f"{text} ({len(groups)} seeds, two-level bootstrap)")
 
 
 def invalid(row: dict | None, model: str, label: str) -> str | None:

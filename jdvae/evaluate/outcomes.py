@@ -63,6 +63,7 @@ class Outcomes:
 
     def __init__(self, report: dict, arrays: Mapping[str, np.ndarray] | None):
         self.arrays = dict(arrays or {})
+        self.cache: dict = {}  # intervals already computed (gates.py): a page asks for some twice
         self.runs: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
         for i, r in enumerate(report.get("runs", [])):
             if r.get("outcomes"):

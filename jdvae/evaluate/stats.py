@@ -37,7 +37,8 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     p, z2 = k / n, z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # at k = 0 and k = n the score equation has the root p = 0 (resp. 1) exactly
+    return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))
 
 
 def mcnemar(b: int, c: int) -> float:
@@ -85,14 +86,12 @@ def bootstrap(groups: Sequence[Sequence[np.ndarray]], stat: Stat, name: str,
     rng, k = rng_for(name), len(groups)
     estimate = float(np.mean([stat(*(a[None] for a in g))[0] for g in groups]))
     seeds = rng.integers(0, k, size=(reps, k)) if k > 1 else np.zeros((reps, 1), dtype=np.int64)
-    total = np.zeros(reps)
-    for slot in range(k):  # every slot of a replicate draws its seed, then fresh pairs within it
-        values = np.empty((k, reps))
-        for s, g in enumerate(groups):
-            idx = rng.integers(0, len(g[0]), size=(reps, len(g[0])))
-            values[s] = stat(*(a[idx] for a in g))
-        total += values[seeds[:, slot], np.arange(reps)]
-    reps_values = total / k
+    values = np.empty((reps, k))
+    for s, g in enumerate(groups):  # every slot of a replicate draws its seed, then fresh pairs within it
+        drawn = seeds == s  # (reps, k)
+        idx = rng.integers(0, len(g[0]), size=(int(drawn.sum()), len(g[0])))
+        values[drawn] = stat(*(a[idx] for a in g))
+    reps_values = values.mean(1)
     lo, hi = np.nanquantile(reps_values, [ALPHA / 2, 1 - ALPHA / 2])
     return estimate, float(lo), float(hi)
 

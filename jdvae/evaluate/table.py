@@ -3,9 +3,10 @@
 Every complete run folder (config.json + model.safetensors + done.json) is evaluated
 with one judge; runs that differ only by their training seed form one row (mean ± std).
 Rows: the five models, the PA1 ablations "PA1 (no AdaIN)" / "PA1 (no tokens)", and a
-separate section for multi-label runs (glasses + beard). SR is shown with its interval
-(± 2 standard errors, gates.py) beside the validity rates R(+) / R(−); on SynthFaces also the
-glasses-region errors and the judge's read of the true counterfactuals.
+separate section for multi-label runs (glasses + beard). SR and the donor match are shown with
+their 95 % intervals (two-level bootstrap over seeds and pairs, gates.py) beside the validity rates R(+) / R(−); on SynthFaces also the
+label-region errors (glasses and beard) and the judge's read of the true counterfactuals.
+The per-pair outcomes behind every interval go to outcomes.npz (outcomes.py), for claims.md.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import torch
 from ..config import RunConfig, diff
 from ..errors import JdvaeError
 from ..io import atomic_write_json, atomic_write_text, check_writable
-from . import gates
+from . import gates, outcomes
 from .judge import CONFIG_FILE, Judge, judge_config, load_judge, train_judge
 from .lpips_metric import load_lpips
 from .metrics import evaluate_model, mean_std
@@ -42,15 +43,15 @@ PAPER = {
 ROW_ORDER = ("CCVAE", "CCVAE2", "M2", "PA1", "PA2", "PA1 (no AdaIN)", "PA1 (no tokens)")
 MAIN = ("sr_minus", "sr_plus", "lpips", "bca")
 VALIDITY = ("r_plus", "r_minus")
-REGION = ("region_add_mse", "region_add_closed", "donor_match", "region_remove_mse", "region_remove_closed",
-          "truth_add_read", "truth_remove_read")
+REGION = ("region_add_mse", "region_add_closed", "donor_match", "donor_scored", "region_remove_mse",
+          "region_remove_closed", "truth_add_read", "truth_remove_read")
 PAIR_SE = ("region_add_closed_se", "region_remove_closed_se")  # per-pair standard errors, read by gates.py
 TRANSFER = ("transfer_shape_acc", "transfer_colour_mae", "transfer_tint_mae",
             "transfer_ref_shape_acc", "transfer_ref_colour_mae", "transfer_ref_tint_mae")
 SYNTH = ("cf_add_mse", "cf_add_ssim", "cf_remove_mse", "cf_remove_ssim", "recon_mse", "recon_ssim",
          *TRANSFER, "r2_u", "r2_z")
 METRICS = MAIN + VALIDITY + SYNTH + REGION + PAIR_SE
-INTERVALS = ("sr_minus", "sr_plus")  # shown as mean [mean − 2 SE, mean + 2 SE]
+INTERVALS = ("sr_minus", "sr_plus", "donor_match")  # shown as estimate [95 % interval]
 HEADERS = {"sr_minus": "SR(−) %", "sr_plus": "SR(+) %", "lpips": "LPIPS", "bca": "BCA %",
            "cf_add_mse": "add MSE", "cf_add_ssim": "add SSIM", "cf_remove_mse": "remove MSE",
            "cf_remove_ssim": "remove SSIM", "recon_mse": "recon MSE", "recon_ssim": "recon SSIM",
@@ -60,7 +61,8 @@ HEADERS = {"sr_minus": "SR(−) %", "sr_plus": "SR(+) %", "lpips": "LPIPS", "bca
            "r_plus": "R(+) %", "r_minus": "R(−) %", "region_add_mse": "region add MSE",
            "region_add_closed": "add closed", "region_remove_mse": "region remove MSE",
            "region_remove_closed": "remove closed", "truth_add_read": "truth add read %",
-           "truth_remove_read": "truth remove read %", "donor_match": "donor's colour %"}
+           "truth_remove_read": "truth remove read %", "donor_match": "donor's colour %",
+           "donor_scored": "donor pairs scored"}
 UNITS = {"sr_minus": "percent", "sr_plus": "percent", "bca": "percent", "lpips": "LPIPS distance (AlexNet, v0.1)",
          "cf_*_mse / recon_mse": "mean squared error of images in [-1, 1]", "*_ssim": "SSIM in [-1, 1], data range 1",
          "transfer_shape_acc": "percent", "transfer_*_mae": "mean absolute error in [0, 1] units",
@@ -69,8 +71,10 @@ UNITS = {"sr_minus": "percent", "sr_plus": "percent", "bca": "percent", "lpips":
          "region_*_mse": "mean squared error inside the dilated label mask of the true counterfactual",
          "region_*_closed": "1 − region error of the swap / region error of the plain reconstruction",
          "donor_match": "percent of additions whose colour where the label goes is nearer the donor's than another "
-                        "donor's (chance 50)",
-         "sr_*_ci_lo / _hi": "mean ± 2 standard errors (binomial over pairs, with the seed spread)"}
+                        "donor's (chance 50), over the pairs scored (donor_scored: those whose two donors differ)",
+         "*_ci_lo / _hi": "95 % interval: two-level bootstrap over seeds and pairs, containing the Wilson interval "
+                          "of the pooled count",
+         "outcomes_file": "per-pair outcomes (npz; names in jdvae/evaluate/outcomes.py), run i under runs[i].outcomes"}
 
 
 def row_name(cfg: RunConfig) -> str:
@@ -139,7 +143,7 @@ def evaluate_runs(runs_dir: str | Path, out: str | Path, judge_dir: str | Path |
     if not runs:
         raise JdvaeError(f"no complete run in {runs_dir}; train models first (`jdvae train --out {runs_dir}/NAME`)")
     lp = load_lpips(device)
-    judge, splits, results = None, {}, []
+    judge, splits, results, per_pair = None, {}, [], {}
     for run in tqdm(runs, desc="models", disable=not progress):
         model, cfg = load_run(run, device)
         if judge is None:
@@ -152,24 +156,31 @@ def evaluate_runs(runs_dir: str | Path, out: str | Path, judge_dir: str | Path |
                             load_split(cfg.data, "train", progress=progress) if synth else None)}
         test, train = splits[key]
         renderer = synthfaces if cfg.data.source == "synthfaces" else None
+        kept: dict = {}
         m, notes = evaluate_model(model, test, cfg.data.labels, judge, lp, pair_seed, train, renderer, device,
-                                  progress=progress)
+                                  progress=progress, outcomes=kept)
+        tag = f"run{len(results)}"
+        per_pair.update({f"{tag}|{k}": v for k, v in kept.items()})
         results.append({"run": str(run), "row": row_name(cfg), "labels": list(cfg.data.labels),
-                        "seed": cfg.train.seed, "config": cfg.to_dict(), "metrics": m, "notes": notes})
-    rows = aggregate(results)
+                        "seed": cfg.train.seed, "config": cfg.to_dict(), "metrics": m, "notes": notes,
+                        "outcomes": tag})
+    rows = aggregate(results, per_pair)
     report = {"pair_seed": pair_seed, "versions": versions(), "units": UNITS, "paper": PAPER,
               "judge": {"dir": str(judge_dir), "arch": judge.cfg.arch, "config": judge.cfg.to_dict(),
                         "report": judge.report},
               "lpips": {"available": lp.available, "reason": lp.reason},
-              "runs": results, "rows": rows, "skipped": skipped}
+              "runs": results, "rows": rows, "skipped": skipped, "outcomes_file": outcomes.FILE}
+    outcomes.save(out / outcomes.FILE, per_pair)
     atomic_write_json(out / "metrics.json", report)
     atomic_write_text(out / "table1.csv", to_csv(rows))
     atomic_write_text(out / "table1.md", to_markdown(rows, report))
     return report
 
 
-def aggregate(results: list[dict]) -> list[dict]:
-    """One row per (label set, model row, label): mean and std of every metric over seeds."""
+def aggregate(results: list[dict], per_pair: dict | None = None) -> list[dict]:
+    """One row per (label set, model row, label): mean and std of every metric over seeds, and the intervals of
+    INTERVALS from the per-pair outcomes (None without them)."""
+    store = outcomes.Outcomes({"runs": results}, per_pair)
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in results:
         groups[(tuple(r["labels"]), r["row"])].append(r)
@@ -187,7 +198,8 @@ def aggregate(results: list[dict]) -> list[dict]:
                 key = "lpips" if metric == "lpips" else f"{metric}/{label}"
                 row[metric], row[f"{metric}_std"] = mean_std([r["metrics"].get(key) for r in members])
             for metric in INTERVALS:
-                row[f"{metric}_ci_lo"], row[f"{metric}_ci_hi"] = gates.interval(row, metric) or (None, None)
+                est = gates.interval(store, row["section"], label, name, metric)[0]
+                row[f"{metric}_ci_lo"], row[f"{metric}_ci_hi"] = (None, None) if est is None else est[1:3]
             row["notes"] = sorted({f"{k}: {v}" for r in members for k, v in r["notes"].items()
                                    if k.endswith(f"/{label}")})  # LPIPS unavailability is stated once, globally
             row["notes"] += [f"runs averaged here differ beyond the seed: {d}" for d in differ]
@@ -216,6 +228,8 @@ def _fmt(row: dict, metric: str) -> str:
         return "unavailable" if metric == "lpips" else "n/a"
     if metric in INTERVALS and row.get(f"{metric}_ci_lo") is not None:
         return f"{mean:.2f} [{row[f'{metric}_ci_lo']:.1f}, {row[f'{metric}_ci_hi']:.1f}]"
+    if metric == "donor_scored":
+        return f"{mean:.0f}" + (f" ± {std:.1f}" if n > 1 and std is not None else "")
     digits = 4 if any(k in metric for k in ("lpips", "mse", "ssim", "mae", "r2")) else \
         3 if "closed" in metric else 2
     return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if n > 1 and std is not None else "")
@@ -246,7 +260,8 @@ def to_markdown(rows: list[dict], report: dict) -> str:
              + ", ".join(f"{k} {100 * v:.2f} %" for k, v in test_bca.items() if v is not None) + ".",
              f"Pairs drawn with seed {report['pair_seed']}. SR and BCA in percent; LPIPS: AlexNet v0.1. "
              "Paper values: CelebA 128 px, supervision 0.2.",
-             "SR [interval]: mean ± two standard errors (binomial over the pairs, with the spread over seeds). "
+             "SR and donor's colour [interval]: 95 % interval, two-level bootstrap over the training seeds and the "
+             "pairs (one seed: over the pairs), containing the Wilson interval of the count over the pairs scored. "
              "R(+) / R(−): the plain reconstructions of the pair images with / without the label that the judge "
              f"reads as such; below {gates.MIN_RECON_READ:.0f} % the model's SR is not measurable (claims.md).", ""]
     if not report["lpips"]["available"]:
@@ -258,10 +273,10 @@ def to_markdown(rows: list[dict], report: dict) -> str:
         if any(r.get(m) is not None for r in part for m in REGION):
             lines += ["SynthFaces only, inside the dilated mask of the label in the true counterfactual (removal: "
                       "where I_g's label was): MSE of the swap to the truth, and the share of the plain "
-                      "reconstruction's error there that the swap closes (1: the truth, 0: no change, ± 2 SE "
-                      "over pairs in metrics.json); the donor match (additions whose colour where the label goes is nearer "
-                      "the donor's than another donor's, chance 50 %); the judge's read of the true additions and "
-                      "removals.", ""]
+                      "reconstruction's error there that the swap closes (1: the truth, 0: no change); the donor "
+                      "match (additions whose colour where the label goes is nearer the donor's than another "
+                      "donor's, chance 50 %, over the pairs scored: those whose two donors differ there); the "
+                      "judge's read of the true additions and removals. Glasses and beard alike.", ""]
             lines += _md_table(part, REGION) + [""]
         if any(r.get(m) is not None for r in part for m in SYNTH):
             lines += ["SynthFaces only: whole-image counterfactual error of swaps vs the true rendering (recon: "

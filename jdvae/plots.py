@@ -209,19 +209,38 @@ def _pick(labels: np.ndarray, want: dict[int, int], n: int, rng: np.random.Gener
     return np.sort(rng.choice(rows, size=n, replace=False))
 
 
+def fig3_draw(labels: np.ndarray, names: Sequence[str], n: int = 3,
+              seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The test images of Fig. 3, drawn (never chosen) with numpy's default_rng(seed), in this order: n faces with
+    neither label, n glasses donors (without a beard where there are n), n beard donors (without glasses where
+    there are n); each sorted by test index."""
+    kg, kb = names.index("glasses"), names.index("beard")
+    rng = np.random.default_rng(seed)
+    faces = _pick(labels, {kg: 0, kb: 0}, n, rng)
+    glasses = _pick(labels, {kg: 1}, n, rng, prefer={kb: 0})
+    beards = _pick(labels, {kb: 1}, n, rng, prefer={kg: 0})
+    return faces, glasses, beards
+
+
+def fig3_caption(cfg, faces, glasses, beards, seed: int) -> str:
+    """Which draw Fig. 3 shows: the draw's seed and rule, the test indices, and the training run."""
+    return (f"Rows and donors: a seeded draw from the test split (numpy default_rng({seed}); faces with neither "
+            f"label, glasses donors without a beard, beard donors without glasses where the split has enough), "
+            f"not a choice. Test images: faces {', '.join(map(str, faces))}; glasses donors "
+            f"{', '.join(map(str, glasses))}; beard donors {', '.join(map(str, beards))}. "
+            f"Model: {cfg.model.name}, training seed {cfg.train.seed}.")
+
+
 def fig3(model, cfg, test_split: Split, n: int = 3, seed: int = 0, out=None, truth: bool = True) -> Figure:
-    """Paper Fig. 3: faces (first column) get the glasses of the first row's donors and the beard of their row's last image."""
+    """Paper Fig. 3: faces (first column) get the glasses of the first row's donors and the beard of their row's
+    last image; `seed` draws the images (fig3_draw) and the caption says which draw."""
     if not {"glasses", "beard"} <= set(cfg.data.labels):
         raise JdvaeError(f"Fig. 3 needs a model trained with the labels glasses and beard (this one has "
                          f"{', '.join(cfg.data.labels)}); train one with `--labels glasses,beard`")
     names = test_split.label_names
     if not {"glasses", "beard"} <= set(names):
         raise JdvaeError("Fig. 3 needs a test split with glasses and beard labels; load it with the run's data config")
-    kg, kb = names.index("glasses"), names.index("beard")
-    rng = np.random.default_rng(seed)
-    faces = _pick(test_split.labels, {kg: 0, kb: 0}, n, rng)
-    glasses = _pick(test_split.labels, {kg: 1}, n, rng, prefer={kb: 0})
-    beards = _pick(test_split.labels, {kb: 1}, n, rng, prefer={kg: 0})
+    faces, glasses, beards = fig3_draw(test_split.labels, names, n, seed)
 
     x_f, y_f = model_inputs(model, cfg, test_split, faces)
     x_g, y_g = model_inputs(model, cfg, test_split, glasses)
@@ -237,8 +256,9 @@ def fig3(model, cfg, test_split: Split, n: int = 3, seed: int = 0, out=None, tru
     if truth and test_split.factors is not None:
         panels.append(("truth (SynthFaces counterfactual)", _fig3_truth(test_split, faces, glasses, beards)))
 
-    fig, axes = _grid(n + 1, len(panels) * (n + 2), f"Fig. 3 ({cfg.profile} profile, seed {seed}): "
+    fig, axes = _grid(n + 1, len(panels) * (n + 2), f"Fig. 3 ({cfg.profile} profile, draw seed {seed}): "
                                                     f"glasses from the top row, beard from the right column")
+    fig.supxlabel(fig3_caption(cfg, faces, glasses, beards, seed), fontsize=6, wrap=True)
     for p, (title, grid) in enumerate(panels):
         c0 = p * (n + 2)
         axes[0, c0].axis("off")

@@ -96,6 +96,19 @@ def test_fig3_grid_and_files(two_label, tmp_path):
     assert grid_shape(fig) == (4, 10)  # donors row + 3 faces; (face, 3 cells, beard donor) for model and truth
     assert (tmp_path / "fig3.png").exists() and (tmp_path / "fig3.pdf").exists()
     assert grid_shape(plots.fig3(model, cfg, split, n=2, truth=False)) == (3, 4)
+    faces, glasses, beards = plots.fig3_draw(split.labels, split.label_names, 3, seed=0)
+    caption = fig._supxlabel.get_text()
+    assert "default_rng(0)" in caption and f"faces {', '.join(map(str, faces))};" in caption
+    assert f"beard donors {', '.join(map(str, beards))}." in caption and f"training seed {cfg.train.seed}" in caption
+
+
+def test_fig3_draw_is_seeded_and_follows_its_rule():
+    labels = np.array([[g, b] for g in (0, 1) for b in (0, 1)] * 10)  # 10 of each combination
+    first = plots.fig3_draw(labels, ["glasses", "beard"], 3, seed=5)
+    assert all(np.array_equal(a, b) for a, b in zip(first, plots.fig3_draw(labels, ["glasses", "beard"], 3, seed=5)))
+    assert any(not np.array_equal(a, b) for a, b in zip(first, plots.fig3_draw(labels, ["glasses", "beard"], 3, 6)))
+    faces, glasses, beards = first
+    assert (labels[faces] == 0).all() and (labels[glasses] == [1, 0]).all() and (labels[beards] == [0, 1]).all()
 
 
 def test_fig3_needs_two_labels(glasses_runs):

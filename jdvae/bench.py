@@ -2,7 +2,8 @@
 
 Reference: eager fp32, channels-first, no compilation (how the authors' code runs), same
 architecture. Optimised: what `jdvae.train` does on this device (channels_last; bf16 autocast
-on CUDA). The two settings are interleaved in one process so that machine noise hits both;
+where `train.precision` resolves to it, jdvae/precision.py: `auto` = CUDA and CPUs with AMX or
+AVX512-BF16). The two settings are interleaved in one process so that machine noise hits both;
 the paired ratio is the median of per-round ratios.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .config import ModelConfig, TrainConfig
 from .losses import loss_for
 from .model import build_model
+from .precision import resolve as resolve_precision, to_fp32
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def make_step(cfg: ModelConfig, setting: Setting, batch: int, device: torch.devi
         if train:
             with autocast:
                 out = net(x, y, sup)
-            loss, _ = objective(out, x, y, sup, tcfg)
+            loss, _ = objective(to_fp32(out), x, y, sup, tcfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -128,16 +130,18 @@ def machine() -> str:
 
 
 def run_bench(device: torch.device, sizes: list[tuple[str, ModelConfig]], batch: int = 32, rounds: int = 7,
-              compile_too: bool = False) -> dict:
-    """The full benchmark: for each size, training and evaluation, reference vs optimised."""
+              compile_too: bool = False, precision: str = "auto") -> dict:
+    """The full benchmark: for each size, training and evaluation, reference vs optimised (at `precision`)."""
+    chosen = resolve_precision(precision, device)
     ref = Setting("reference (eager fp32, channels-first)", channels_last=False)
-    opt = Setting("optimised (as trained: channels_last" + (", bf16" if device.type == "cuda" else "") + ")",
-                  channels_last=True, bf16=device.type == "cuda")
+    opt = Setting("optimised (as trained: channels_last" + (", bf16" if chosen.bf16 else "") + ")",
+                  channels_last=True, bf16=chosen.bf16)
     settings = [ref, opt]
     if compile_too:
         settings.append(Setting(opt.name[:-1] + ", torch.compile)", True, opt.bf16, compile=True))
     peak = matmul_peak(device)
-    results = {"device": machine(), "matmul_peak_gflops": peak, "batch": batch, "sizes": {}}
+    results = {"device": machine(), "matmul_peak_gflops": peak, "batch": batch,
+               "precision": {"asked": precision, "chosen": chosen.name, "reason": chosen.reason}, "sizes": {}}
     for label, cfg in sizes:
         entry = {"config": cfg.__dict__}
         for mode, train in (("train", True), ("eval", False)):
@@ -155,9 +159,12 @@ def run_bench(device: torch.device, sizes: list[tuple[str, ModelConfig]], batch:
 def to_markdown(results: dict) -> str:
     """A markdown table of a run_bench result."""
     lines = [f"Device: {results['device']}; measured fp32 matmul peak {results['matmul_peak_gflops']:.0f} GFLOP/s; "
-             f"batch {results['batch']}.", "",
-             "| size | mode | setting | images/s median (min–max) | ratio | GFLOP/img | share of peak |",
-             "|---|---|---|---|---|---|---|"]
+             f"batch {results['batch']}."]
+    if "precision" in results:
+        p = results["precision"]
+        lines.append(f"Optimised setting: precision {p['chosen']} (train.precision={p['asked']}: {p['reason']}).")
+    lines += ["", "| size | mode | setting | images/s median (min–max) | ratio | GFLOP/img | share of peak |",
+              "|---|---|---|---|---|---|---|"]
     for label, entry in results["sizes"].items():
         for mode in ("train", "eval"):
             e = entry[mode]

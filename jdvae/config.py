@@ -23,6 +23,7 @@ LABELS = ("glasses", "beard")
 SOURCES = ("synthfaces", "celeba")
 IMAGE_SIZES = (32, 64, 128)
 ADAIN_STYLES = ("sample", "mean")
+PRECISIONS = ("auto", "fp32", "bf16")  # train.precision; what each means on a device: jdvae/precision.py
 
 
 def check_image_size(size: int) -> None:
@@ -114,6 +115,10 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0
     threads: int | None = None  # torch CPU threads; None = torch's default
     compile: bool = False  # torch.compile the training step: pays back only on long runs (paper profile)
+    # bf16 autocast of the forward pass (losses in fp32): "bf16", "fp32", or "auto" = bf16 where the device has
+    # native bf16 (CUDA, CPUs with AMX / AVX512-BF16; jdvae/precision.py). fp32 is the default because every run
+    # saved before this field existed trained in fp32 on a CPU, and a missing key takes the default.
+    precision: str = "fp32"
 
     def validate(self) -> None:
         """Raise JdvaeError naming the first out-of-range setting and its allowed range."""
@@ -127,6 +132,7 @@ class TrainConfig:
             ("max_steps", self.max_steps is None or self.max_steps >= 1, "at least 1 (or None)"),
             ("checkpoint_minutes", self.checkpoint_minutes >= 0, "0 (every step) or more"),
             ("threads", self.threads is None or self.threads >= 1, "at least 1 (or None)"),
+            ("precision", self.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
         ]
         for name, ok, allowed in checks:
             if not ok:
@@ -200,7 +206,7 @@ PROFILES: dict[str, RunConfig] = {
         profile="smoke",
         data=DataConfig(image_size=32, n_train=256, n_val=64, n_test=96),
         model=ModelConfig(image_size=32, width=0.125, z_dim=16, u_dim=4),
-        train=TrainConfig(epochs=1, batch_size=32, checkpoint_minutes=1.0),
+        train=TrainConfig(epochs=1, batch_size=32, checkpoint_minutes=1.0, precision="fp32"),
     ),
     # The CPU default: SynthFaces 32 px (glasses stay legible), widths / 4, lr 1e-3 divided by 10
     # after 80 % of the steps; the step count was chosen from measured learning curves
@@ -209,14 +215,14 @@ PROFILES: dict[str, RunConfig] = {
         profile="quick",
         data=DataConfig(image_size=32, n_train=20000, n_val=2000, n_test=2000),
         model=ModelConfig(image_size=32, width=0.25),
-        train=TrainConfig(epochs=20, max_steps=8000, batch_size=32, lr=1e-3, lr_drop_at=0.8),
+        train=TrainConfig(epochs=20, max_steps=8000, batch_size=32, lr=1e-3, lr_drop_at=0.8, precision="fp32"),
     ),
     # The paper's setting: 128 px, full widths, 200 epochs; for a GPU.
     "paper": RunConfig(
         profile="paper",
         data=DataConfig(image_size=128, n_train=160000, n_val=20000, n_test=20000),
         model=ModelConfig(image_size=128, width=1.0),
-        train=TrainConfig(epochs=200, batch_size=32, compile=True),
+        train=TrainConfig(epochs=200, batch_size=32, compile=True, precision="auto"),
     ),
 }
 

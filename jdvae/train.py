@@ -24,6 +24,7 @@ from .errors import JdvaeError
 from .io import atomic_write_json, atomic_write_text, check_writable
 from .losses import loss_for
 from .model import build_model
+from .precision import resolve as resolve_precision, to_fp32
 from .schedules import step_drop, warmup_cosine
 from .threads import EVERY as THREAD_CHECK_EVERY, follow_share
 
@@ -164,7 +165,9 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
     if cfg.train.max_steps:
         total = min(total, cfg.train.max_steps)
     end = total if stop_after is None else min(total, step + stop_after)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+    precision = resolve_precision(cfg.train.precision, dev)  # bf16 autocast of the forward pass, or fp32
+    if rank == 0 and progress:
+        print(f"{out}: {precision.describe()} on {dev}")
 
     def save(step_done: int) -> None:
         if rank != 0:
@@ -190,9 +193,9 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
         x, y, sup = to_model_input(images[idx], dev, channels_last=True), labels[idx].to(dev), supervised[idx].to(dev)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, total, cfg.train)
-        with autocast:
+        with precision.autocast(dev):
             fwd = net(x, y, sup, tau=cfg.train.tau)
-        loss, terms = objective(fwd, x, y, sup, cfg.train)
+        loss, terms = objective(to_fp32(fwd), x, y, sup, cfg.train)  # the losses in fp32
         if not math.isfinite(terms["loss"]):
             bar.close()
             raise JdvaeError(f"loss became {terms['loss']} at step {step} (epoch {epoch}); training stopped and the "

@@ -5,6 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from jdvae.config import DataConfig, profile
 from jdvae.errors import JdvaeError
@@ -27,10 +28,19 @@ def tiny(**changes):
     return judge_config("smoke", **{"max_images": 64, "batch_size": 32, **changes})
 
 
-def test_profiles_pick_resnet50_for_paper_and_resnet18_on_cpu():
-    assert judge_config("paper").arch == "resnet50"
-    assert judge_config("quick").arch == "resnet18" and judge_config("quick").threads == 1
-    assert judge_config("smoke").data.labels == ("glasses", "beard")
+def test_each_profile_builds_the_network_it_names():
+    """paper: a ResNet-50 trunk (2048 features); quick: a ResNet-18 whose first stage sees 16x16 maps at 32 px."""
+    paper = Judge(judge_config("paper"), feature_head=False)
+    assert isinstance(paper.trunk.layer1[0], Bottleneck) and paper.head.in_features == 2048
+    quick = Judge(judge_config("quick"), feature_head=True).eval()
+    assert isinstance(quick.trunk.layer1[0], BasicBlock) and quick.head.in_features == 512
+    x = torch.zeros(2, 3, 32, 32)
+    seen = []
+    quick.trunk.layer1.register_forward_hook(lambda mod, inp, out: seen.append(out.shape[-1]))
+    with torch.no_grad():
+        logits, raw = quick(x)
+    assert seen == [16]  # no stem max-pool: 32 / 2 (stride-2 conv) = 16, not 8
+    assert logits.shape == (2, 2) and raw.shape == (2, 7)  # glasses, beard; shape (3) + colour (3) + tint
 
 
 def test_celeba_judge_learns_every_label_of_the_study():

@@ -5,7 +5,7 @@ import torch
 from jdvae.checkpoint import load_weights, save_weights
 from jdvae.config import MODELS, ModelConfig, TrainConfig
 from jdvae.losses import loss_for
-from jdvae.model import build_model
+from jdvae.model import build_model, one_hot
 from jdvae.nets.blocks import AdaIN
 
 
@@ -83,12 +83,21 @@ def test_adain_with_zeroed_map_equals_instance_norm():
     torch.testing.assert_close(ada(x, s), torch.nn.functional.instance_norm(x))
 
 
-def test_ablation_switches_change_the_graph():
-    base, no_adain, no_tokens = small("PA1"), small("PA1", adain=False), small("PA1", tokens=False)
-    assert base.use_tokens and not no_tokens.use_tokens
-    assert not hasattr(no_tokens, "token_images")
-    n_fc = lambda m: sum(1 for name, _ in m.named_modules() if name.endswith("norm1.fc"))
-    assert n_fc(base) > 0 and n_fc(no_adain) == 0
+def test_ablation_switches_change_what_the_decoder_output_depends_on():
+    """adain=False: the output no longer depends on the style; tokens=False: y reaches it through the FC only."""
+    torch.manual_seed(0)
+    B, Z, U = 2, 8, 4
+    y1, y0 = one_hot(torch.ones(B, 1)), one_hot(torch.zeros(B, 1))  # (B, 1, 2)
+    z, u, s1, s2 = torch.randn(B, Z), torch.zeros(B, 1, U), torch.randn(B, Z), torch.randn(B, Z)
+    changes = lambda a, b: not torch.allclose(a, b)
+    with torch.no_grad():
+        for adain in (True, False):
+            m = small("PA1", adain=adain).eval()
+            assert changes(m._decode(y1, z, u, style=s1), m._decode(y1, z, u, style=s2)) == adain
+        for tokens in (True, False):
+            m = small("PA1", tokens=tokens).eval()
+            m.decoder.fc.weight[:, Z:m.decoder.fc.in_features - U] = 0  # the FC code is (z, y part, u): cut y out
+            assert changes(m._decode(y1, z, u), m._decode(y0, z, u)) == tokens  # only the token images carry y
 
 
 def test_channels_last_matches_contiguous():

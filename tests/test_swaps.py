@@ -1,10 +1,12 @@
-"""Swaps (REPRODUCTION.md section 4) and test pairs, on a fake model whose latents are readable."""
+"""Swaps (REPRODUCTION.md section 4) and test pairs, on a fake model whose latents are readable and on a real M2."""
 import numpy as np
 import pytest
 import torch
 
+from jdvae.config import ModelConfig
 from jdvae.evaluate.pairs import draw_pairs
-from jdvae.evaluate.swaps import Latents, add, exchanged, multi_swap, remove, swap
+from jdvae.evaluate.swaps import add, multi_swap, remove, swap
+from jdvae.model import build_model
 
 
 class EchoModel:
@@ -52,10 +54,18 @@ def test_swap_without_override_takes_donor_label():
 
 
 def test_m2_has_no_u_and_only_y_changes():
-    lat_a = Latents(torch.ones(3, 1), torch.randn(3, 4), torch.zeros(3, 1, 0))
-    lat_b = Latents(torch.zeros(3, 1), torch.randn(3, 4), torch.zeros(3, 1, 0))
-    out = exchanged(lat_a, lat_b, 0, y_k=0.0)
-    assert torch.equal(out.y, torch.zeros(3, 1)) and torch.equal(out.z, lat_a.z) and out.u.shape == (3, 1, 0)
+    """A real M2: removing I_g's glasses ignores the donor I_w and decodes I_g's z with y = 0."""
+    torch.manual_seed(0)
+    m2 = build_model(ModelConfig(name="M2", image_size=32, width=0.125, z_dim=8, u_dim=4)).eval()
+    x_g, x_w1, x_w2 = (torch.rand(2, 3, 32, 32) * 2 - 1 for _ in range(3))
+    y_g, y_w = torch.ones(2, 1), torch.zeros(2, 1)
+    assert m2.encode(x_g, y_g).mu_u.shape == (2, 1, 0)  # no features to exchange
+    removed = remove(m2, x_g, y_g, x_w1, y_w, k=0)
+    torch.testing.assert_close(removed, remove(m2, x_g, y_g, x_w2, y_w, k=0))  # whichever donor
+    with torch.no_grad():
+        mu_z = m2.encode(x_g, y_g).mu_z
+        torch.testing.assert_close(removed, m2.decode(y_w, mu_z, torch.zeros(2, 1, 0)))
+        assert not torch.allclose(removed, m2.decode(y_g, mu_z, torch.zeros(2, 1, 0)))  # y did change the image
 
 
 def test_multi_swap_takes_glasses_and_beard_from_two_donors():

@@ -44,6 +44,6 @@ def test_the_environment_holds_every_declared_dependency_at_its_pin():
         try:
             installed = metadata.version(name)
         except metadata.PackageNotFoundError:
-            pytest.fail(f"{name} is declared in pyproject.toml but not installed; run `make venv` (pip install -e ".[test]")")
+            pytest.fail(f"{name} is declared in pyproject.toml but not installed; run `make venv` (pip install -e '.[test]')")
         if "==" in requirement:
             assert installed.split("+")[0] == requirement.split("==")[1].strip(), (name, installed)

@@ -107,7 +107,8 @@ def order(out: Outcomes, section: str, label: str, a: str, b: str, metric: str) 
         p = stats.mcnemar(n_ab, n_ba)
         return Test((n_ab > n_ba) if p < stats.ALPHA else None,
                     f"{text}; McNemar: {n_ab} pairs only {a} right, {n_ba} only {b}, p = {p:.2g}")
-    return Test(stats.decide(lo, hi), f"{text} ({len(groups)} seeds, two-level bootstrap)")
+    how = f"{len(groups)} seeds, two-level bootstrap" if len(groups) > 1 else "one seed, paired bootstrap over pairs"
+    return Test(stats.decide(lo, hi), f"{text} ({how})")
 
 
 def invalid(row: dict | None, model: str, label: str) -> str | None:

@@ -4,8 +4,9 @@ Every complete run folder (config.json + model.safetensors + done.json) is evalu
 with one judge; runs that differ only by their training seed form one row (mean ± std).
 Rows: the five models, the PA1 ablations "PA1 (no AdaIN)" / "PA1 (no tokens)", and a
 separate section for multi-label runs (glasses + beard). SR and the donor match are shown with
-their 95 % intervals (two-level bootstrap over seeds and pairs, gates.py) beside the validity rates R(+) / R(−); on SynthFaces also the
-label-region errors (glasses and beard) and the judge's read of the true counterfactuals.
+their 95 % intervals (two-level bootstrap over seeds and pairs, gates.py) beside the validity
+rates R(+) / R(−); on SynthFaces also the label-region errors (glasses and beard) and the judge's
+read of the true counterfactuals.
 The per-pair outcomes behind every interval go to outcomes.npz (outcomes.py), for claims.md.
 """
 from __future__ import annotations

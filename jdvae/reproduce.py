@@ -8,6 +8,7 @@ Executed notebooks are written to RUNS/notebooks/.
 """
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -23,8 +24,10 @@ from .config import RunConfig, diff
 from .errors import JdvaeError
 from .runs import format_overrides, run_name, study
 from .io import check_writable
+from .progress import ENV as PROGRESS_ENV
 from .threads import ENV as THREADS_ENV, shares, write_share
 from .train import IGNORED_ON_RESUME, resolve_device
+from .watch import StudyWatch
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -43,8 +46,9 @@ def _fmt(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
-def _execute(job: Job, threads: int | None, share_file: Path | None = None) -> float:
-    """Run one notebook with papermill in a subprocess; a failure is a JdvaeError naming the notebook."""
+def _execute(job: Job, threads: int | None, share_file: Path | None = None, progress_file: Path | None = None) -> float:
+    """Run one notebook with papermill in a subprocess, its output in a log file beside the executed notebook;
+    a failure is a JdvaeError naming the job, its log file and the last line of its error."""
     notebook = NOTEBOOKS / job.notebook
     if not notebook.exists():
         raise JdvaeError(f"notebook {notebook} is missing; restore the notebooks/ folder from the repository")
@@ -56,12 +60,17 @@ def _execute(job: Job, threads: int | None, share_file: Path | None = None) -> f
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     if share_file is not None:
         env[THREADS_ENV] = str(share_file)
+    if progress_file is not None:
+        env[PROGRESS_ENV] = str(progress_file)
+    log_file = job.output.with_suffix(".log")
     t0 = time.perf_counter()
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    with open(log_file, "w") as out:
+        result = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
     if result.returncode != 0:
-        tail = [line for line in (result.stderr or result.stdout).strip().splitlines() if line.strip()][-1:] or ["?"]
-        raise JdvaeError(f"{job.title} failed in {job.notebook} ({tail[0][:300]}); see {job.output}, "
-                         f"fix the cause and rerun: complete steps are kept")
+        lines = [line for line in log_file.read_text(errors="replace").splitlines() if line.strip()]
+        errors = [line for line in lines if "Error" in line or "error" in line] or lines
+        raise JdvaeError(f"{job.title} failed: {(errors[-1] if errors else '?').strip()[:300]}; log {log_file}, "
+                         f"notebook {job.output}; fix the cause and rerun: complete steps are kept")
     return time.perf_counter() - t0
 
 
@@ -154,9 +163,15 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
         f"{jobs} job(s) at a time; runs in {runs}, figures in {figures}"
         + "".join(f"; --set {k}={v}" for k, v in (overrides or {}).items()))
 
-    def step(job: Job, threads: int | None = None, share_file: Path | None = None) -> None:
-        seconds = _execute(job, threads, share_file)
-        log(f"  done  {job.title:<32} {_fmt(seconds)}   (elapsed {_fmt(time.perf_counter() - t_start)})")
+    def step(job: Job, threads: int | None = None, share_file: Path | None = None, watch: StudyWatch | None = None) -> None:
+        if watch is not None:
+            watch.start(job.title)
+        try:
+            seconds = _execute(job, threads, share_file, watch.progress_file(job.title) if watch else None)
+        finally:
+            if watch is not None:
+                watch.finish(job.title)
+        (watch.log if watch else log)(f"  done  {job.title:<32} {_fmt(seconds)}   (elapsed {_fmt(time.perf_counter() - t_start)})")
 
     step(Job("data overview", "00_data.ipynb", common[:3] + (("out", str(figures)),), executed / "00_data.ipynb"))
 
@@ -179,15 +194,17 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
         pending.insert(0, Job("train judge", "01_judge.ipynb", common + (("out", str(judge_dir)), ("threads", threads or 0)),
                            executed / "01_judge.ipynb"))
     scheduler = _Shares(pending, threads, os.cpu_count() or 1, executed)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(scheduler.run, step, job): job for job in pending}
+    kinds = {job.title: dict(job.parameters).get("model", "judge") for job in pending}  # jobs of like cost
+    watch = StudyWatch([job.title for job in pending], kinds, executed, jobs, log)
+    with watch, ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(scheduler.run, functools.partial(step, watch=watch), job): job for job in pending}
         errors = []
         for future in as_completed(futures):
             try:
                 future.result()
             except JdvaeError as e:
                 errors.append(str(e))
-                log(f"  FAIL  {futures[future].title}: {e}")
+                watch.log(f"  FAIL  {e}")
         if errors:
             raise JdvaeError(f"{len(errors)} training step(s) failed, first: {errors[0]}")
 

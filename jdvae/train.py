@@ -26,6 +26,7 @@ from .losses import loss_for
 from .model import build_model
 from .precision import resolve as resolve_precision, to_fp32
 from .schedules import step_drop, warmup_cosine
+from .progress import reporter
 from .threads import EVERY as THREAD_CHECK_EVERY, follow_share
 
 IGNORED_ON_RESUME = ("train.threads", "train.checkpoint_minutes")  # do not change the result
@@ -180,6 +181,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
         ckpt.save_weights(ema if ema is not None else model, out / ckpt.WEIGHTS)
 
     bar = tqdm(total=total, initial=step, disable=not progress or rank != 0, desc=f"{cfg.model.name}", unit="step")
+    report = reporter(total, "step", initial=step, images_per_unit=cfg.train.batch_size)  # `reproduce` shows it
     sums, count, perm, perm_epoch = {}, 0, None, -1
     t_epoch, t_ckpt = time.perf_counter(), time.perf_counter()
     model.train()
@@ -210,6 +212,8 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + v
         bar.update(1)
+        if rank == 0:
+            report(step)
         if cfg.train.threads and step % THREAD_CHECK_EVERY == 0:
             follow_share()  # `jdvae reproduce` hands idle cores to the last trainings (jdvae/threads.py)
         if step % 10 == 0:

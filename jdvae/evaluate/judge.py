@@ -30,6 +30,7 @@ from ..data.tensors import to_model_input
 from ..errors import JdvaeError
 from ..io import atomic_path, atomic_write_json
 from ..weights import load_pretrained
+from ..progress import reporter
 from ..schedules import warmup_cosine
 from .judge_inputs import augment, bare_images, fade, gaussian_blur, training_subset
 from .judge_model import GlassesRead, Judge, JudgeConfig, judge_config  # re-exported: callers import them from here
@@ -132,6 +133,7 @@ def _train(cfg: JudgeConfig, device: str, progress: bool) -> Judge:
     t0 = time.time()
     steps = (len(images) + cfg.batch_size - 1) // cfg.batch_size
     bar = tqdm(total=cfg.epochs * steps, desc=f"judge {cfg.arch}", disable=not progress)
+    report = reporter(cfg.epochs * steps, "step", images_per_unit=cfg.batch_size)  # read by `jdvae reproduce` (jdvae/progress.py)
     for epoch in range(cfg.epochs):
         judge.train()
         order = torch.randperm(len(images), generator=gen)
@@ -155,6 +157,7 @@ def _train(cfg: JudgeConfig, device: str, progress: bool) -> Judge:
             loss.backward()
             opt.step()
             bar.update()
+            report(epoch * steps + i + 1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
         val_bca = _evaluate_bca(judge, val.images, val.labels)
         history.append({"epoch": epoch + 1, "val_bca": val_bca})

@@ -12,6 +12,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, type=Path, help="folder for table1.csv, table1.md and metrics.json")
     p.add_argument("--judge", type=Path, default=None, help="judge folder (default: RUNS/judge, trained if missing)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--split", choices=("test", "val"), default="test",
+                   help="split whose pairs are scored (default test; val for choosing budgets and checking gates)")
     p.add_argument("--pair-seed", type=int, default=0, help="seed of the (I_g, I_w) pairs (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=run)
@@ -21,7 +23,8 @@ def run(args) -> int:
     """Evaluate and print where the table went."""
     from ..evaluate.table import evaluate_runs
 
-    report = evaluate_runs(args.runs, args.out, args.judge, args.device, args.pair_seed, not args.no_progress)
-    print(f"evaluated {len(report['runs'])} runs ({len(report['skipped'])} skipped): "
+    report = evaluate_runs(args.runs, args.out, args.judge, args.device, args.pair_seed, not args.no_progress,
+                           split=args.split)
+    print(f"evaluated {len(report['runs'])} runs on the {args.split} split ({len(report['skipped'])} skipped): "
           f"{args.out / 'table1.md'}, {args.out / 'table1.csv'}, {args.out / 'metrics.json'}")
     return 0

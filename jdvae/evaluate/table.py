@@ -129,8 +129,11 @@ def versions() -> dict[str, str]:
 
 
 def evaluate_runs(runs_dir: str | Path, out: str | Path, judge_dir: str | Path | None = None, device: str = "cpu",
-                  pair_seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Evaluate every complete run in `runs_dir`; write table1.csv, table1.md, metrics.json into `out`."""
+                  pair_seed: int = 0, progress: bool = True, split: str = "test") -> dict[str, Any]:
+    """Evaluate every complete run in `runs_dir` on `split`; write table1.csv, table1.md, metrics.json into `out`.
+
+    The test split is the final evaluation's; "val" reads the same measures on validation pairs, which is
+    what a budget or a gate check may look at (issue 17)."""
     from tqdm.auto import tqdm
 
     from ..checkpoint import load_run, read_config
@@ -153,7 +156,7 @@ def evaluate_runs(runs_dir: str | Path, out: str | Path, judge_dir: str | Path |
         key = cfg.data
         if key not in splits:  # keep one data set in memory at a time
             synth = cfg.data.source == "synthfaces"
-            splits = {key: (load_split(cfg.data, "test", progress=progress),
+            splits = {key: (load_split(cfg.data, split, progress=progress),
                             load_split(cfg.data, "train", progress=progress) if synth else None)}
         test, train = splits[key]
         renderer = synthfaces if cfg.data.source == "synthfaces" else None

@@ -6,7 +6,7 @@ rates are 0/1 arrays whose first k pairs succeed, so two models' discordant pair
 import numpy as np
 import pytest
 
-from jdvae.evaluate import gates, outcomes
+from jdvae.evaluate import gates, outcomes, stats
 from jdvae.evaluate.claims import FAILS, HOLDS, NA, UNCLEAR, claims, to_markdown, write_claims
 from jdvae.evaluate.outcomes import Outcomes
 from jdvae.evaluate.table import to_markdown as table_markdown
@@ -24,6 +24,12 @@ P = 200
 GATE = {"r_plus": 99.0, "r_minus": 99.0, "truth_add_read": 99.5, "truth_remove_read": 99.5}
 BASE = {"sr_plus": 50.0, "sr_minus": 99.0, "bca": 97.0, "donor_match": 80.0, "region_add_closed": 0.2,
         "recon_mse": 0.014}
+
+
+@pytest.fixture(autouse=True)
+def fewer_replicates(monkeypatch):
+    """500 bootstrap replicates instead of 2000: the verdicts here are far from their thresholds, or on them."""
+    monkeypatch.setattr(stats, "REPS", 500)
 
 
 def hits(rate, n=P):
@@ -234,6 +240,8 @@ def test_table_shows_validity_rates_and_intervals_and_gates_feature_transfer():
     text = table_markdown(rep["rows"], rep)
     assert "R(+) %" in text and "R(−) %" in text and "80.00 [75.0, 85.0]" in text and "add closed" in text
     assert "shape acc %" in text and "donor pairs scored" in text and "| 190 |" in text
+    three = {**rep["rows"][0], "seeds": 3, "sr_plus_std": 1.5}
+    assert "| 80.00 ± 1.50 [75.0, 85.0] |" in table_markdown([three], rep)  # several seeds: mean ± std [interval]
     weak = {**rep, "judge": study(features={"shape_acc": 35.0, "colour_mae": 0.2, "tint_mae": 0.3})[0]["judge"]}
     text = table_markdown(rep["rows"], weak)
     assert "shape acc %" not in text and "feature-transfer columns omitted" in text and "35.0 %" in text

@@ -107,6 +107,14 @@ def test_bootstrap_is_reproducible_by_name_and_leaves_out_unscored_pairs():
     assert stats.bootstrap([(np.full(5, np.nan),)], stats.mean, "none") is None
 
 
+def test_seed_variance_widens_the_interval_beyond_pair_sampling():
+    seeds = [np.r_[np.ones(60), np.zeros(40)], np.r_[np.ones(90), np.zeros(10)]]  # 60 % and 90 %: runs disagree
+    est, lo, hi = stats.bootstrap([(s,) for s in seeds], stats.mean, "two runs")
+    pooled_lo, pooled_hi = stats.wilson(150, 200)  # as if the 200 pairs came from one run
+    assert est == pytest.approx(0.75) and hi - lo > 2 * (pooled_hi - pooled_lo)
+    assert lo < 0.65 and hi > 0.85  # the seed draw alone can give 60 % or 90 %
+
+
 def test_rate_interval_contains_wilson_of_the_scored_pairs():
     est, lo, hi = stats.rate_interval([np.ones(10)], "all")
     assert est == 100.0 and hi == 100.0 and lo == pytest.approx(100 * 10 / (10 + Z ** 2))

@@ -93,13 +93,12 @@ class Outcomes:
         if not common:
             return [], f"no training seed shared by {', '.join(sorted({m for m, _ in specs}))}"
         for seed in common:
-            pairs = [(self.seeds(section, m, label, "g").get(seed), self.seeds(section, m, label, "w").get(seed))
-                     for m, _ in specs]
-            if any(p[0] is None or not (np.array_equal(p[0], pairs[0][0]) and np.array_equal(p[1], pairs[0][1]))
-                   for p in pairs):
+            pairs = {m: (self.seeds(section, m, label, "g").get(seed), self.seeds(section, m, label, "w").get(seed))
+                     for m, _ in specs}
+            unstored = sorted(m for m, p in pairs.items() if p[0] is None or p[1] is None)
+            if unstored:
+                return [], f"no pairs of {', '.join(unstored)} [{label}] stored (seed {seed})"
+            first = next(iter(pairs.values()))
+            if any(not (np.array_equal(p[0], first[0]) and np.array_equal(p[1], first[1])) for p in pairs.values()):
                 return [], f"the models were scored on different pairs (seed {seed}, [{label}]): not paired"
         return [tuple(p[s] for p in per) for s in common], ""
-
-    def measures(self, metric: str) -> tuple[str, ...]:
-        """The stored arrays a Table 1 metric is computed from."""
-        return CLOSED.get(metric, (metric,))

@@ -75,7 +75,7 @@ def _complete(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
 
 
 def bootstrap(groups: Sequence[Sequence[np.ndarray]], stat: Stat, name: str,
-              reps: int = REPS) -> tuple[float, float, float] | None:
+              reps: int | None = None) -> tuple[float, float, float] | None:
     """(estimate, lo, hi) of the mean over seeds of stat(arrays of a seed), by the two-level bootstrap.
 
     `groups` holds, per training seed, the aligned per-pair arrays the statistic reads; positions
@@ -83,7 +83,7 @@ def bootstrap(groups: Sequence[Sequence[np.ndarray]], stat: Stat, name: str,
     groups = [g for g in (_complete(g) for g in groups) if len(g[0])]
     if not groups:
         return None
-    rng, k = rng_for(name), len(groups)
+    rng, k, reps = rng_for(name), len(groups), reps or REPS
     estimate = float(np.mean([stat(*(a[None] for a in g))[0] for g in groups]))
     seeds = rng.integers(0, k, size=(reps, k)) if k > 1 else np.zeros((reps, 1), dtype=np.int64)
     values = np.empty((reps, k))

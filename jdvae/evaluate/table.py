@@ -230,8 +230,9 @@ def _fmt(row: dict, metric: str) -> str:
     mean, std, n = row.get(metric), row.get(f"{metric}_std"), row["seeds"]
     if mean is None:
         return "unavailable" if metric == "lpips" else "n/a"
-    if metric in INTERVALS and row.get(f"{metric}_ci_lo") is not None:
-        return f"{mean:.2f} [{row[f'{metric}_ci_lo']:.1f}, {row[f'{metric}_ci_hi']:.1f}]"
+    if metric in INTERVALS and row.get(f"{metric}_ci_lo") is not None:  # several seeds: mean ± std [interval]
+        spread = f" ± {std:.2f}" if n > 1 and std is not None else ""
+        return f"{mean:.2f}{spread} [{row[f'{metric}_ci_lo']:.1f}, {row[f'{metric}_ci_hi']:.1f}]"
     if metric == "donor_scored":
         return f"{mean:.0f}" + (f" ± {std:.1f}" if n > 1 and std is not None else "")
     digits = 4 if any(k in metric for k in ("lpips", "mse", "ssim", "mae", "r2")) else \

@@ -23,6 +23,10 @@ def register(subparsers) -> None:
                    help="share of labelled images shown with the label faded, target = its strength (SynthFaces)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for training, part of the config (default 1: the same weights everywhere)")
+    p.add_argument("--width", type=int, default=None, help="override the ResNet's base width (torchvision's is 64)")
+    p.add_argument("--calibrate-fade", action="store_true",
+                   help="after training, read validation faces with the glasses faded to strengths 0..1 and write "
+                        "OUT/fade_calibration.json (train with --fade-share 0 to calibrate the fade threshold)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -33,7 +37,8 @@ def run(args) -> int:
     from ..runs import make_config
 
     changes = {k: v for k, v in (("epochs", args.epochs), ("max_images", args.max_images), ("seed", args.seed),
-                                 ("threads", args.threads), ("fade_share", args.fade_share)) if v is not None}
+                                 ("threads", args.threads), ("fade_share", args.fade_share),
+                                 ("width", args.width)) if v is not None}
     data = make_config("PA1", args.profile, data=args.data, celeba_root=args.celeba_root).data
     cfg = judge_config(args.profile, data=data, **changes)
     check_writable(args.out)
@@ -42,4 +47,21 @@ def run(args) -> int:
     bca = ", ".join(f"{k} {100 * v:.2f} %" for k, v in r["test_bca"].items() if v is not None)
     print(f"judge {cfg.arch} ({r['init']}) trained in {r['train_seconds']} s on {r['train_images']} images "
           f"with {cfg.threads} thread(s); test balanced accuracy: {bca}; saved to {args.out}")
+    if args.calibrate_fade:
+        _calibrate(judge, cfg, args.out)
     return 0
+
+
+def _calibrate(judge, cfg, out) -> None:
+    """Print and save the share of faded validation faces read as glasses at each strength, and its half point."""
+    from ..data.splits import load_split
+    from ..evaluate.fade_calibration import STRENGTHS, half_point, read_share_by_strength
+    from ..io import atomic_write_json
+
+    shares = read_share_by_strength(judge, load_split(cfg.data, "val", progress=False), "glasses")
+    half = half_point(STRENGTHS, shares)
+    atomic_write_json(out / "fade_calibration.json", {"split": "val", "label": "glasses", "strengths": list(STRENGTHS),
+                                                      "read_share": shares, "half_point": half})
+    print("faded validation faces read as glasses: " + ", ".join(f"a={a:.1f} {100 * s:.0f} %" for a, s in
+                                                                  zip(STRENGTHS, shares))
+          + f"; half point a = {half if half is None else round(half, 3)}")

@@ -71,8 +71,10 @@ def test_every_model_runs_forward_and_backward_in_fp32_and_bf16(name, device):
         assert sum(int(g.abs().sum() > 0) for g in grads) >= 0.8 * len(grads)
 
 
-def test_a_run_saved_on_cuda_resumes_on_the_cpu_and_back(tmp_path, device):
+def test_a_run_saved_on_cuda_resumes_on_the_cpu_and_back(tmp_path, device, monkeypatch):
     from jdvae.train import train
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # compare CUDA and CPU outputs in true fp32
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     cfg = tiny(**{"train.epochs": 3})  # 4 steps per epoch, 12 in all
     run = tmp_path / "run"
     train(cfg, run, device=device, progress=False, stop_after=5)
@@ -89,7 +91,7 @@ def test_a_run_saved_on_cuda_resumes_on_the_cpu_and_back(tmp_path, device):
         a = on_cpu.decode(y, on_cpu.encode(x).mu_z, on_cpu.encode(x).mu_u)
         e = on_dev.encode(x.to(device))
         b = on_dev.decode(y.to(device), e.mu_z, e.mu_u).cpu()
-    assert torch.isfinite(a).all() and (a - b).abs().max() < 1e-2
+    assert torch.isfinite(a).all() and (a - b).abs().max() < 1e-3
 
 
 def test_the_judge_and_the_evaluation_run_on_the_device(tmp_path, device, monkeypatch):
@@ -109,7 +111,8 @@ def test_the_judge_and_the_evaluation_run_on_the_device(tmp_path, device, monkey
     (row,) = [r for r in report["rows"] if r["model"] == "PA1"]
     assert row["sr_minus"] is not None and 0 <= row["sr_minus"] <= 100
     assert row["bca"] is not None and row["r_plus"] is not None
-    assert report["lpips"]["available"] is False and report["lpips"]["reason"]
+    assert isinstance(report["lpips"]["available"], bool)  # without AlexNet weights: unavailable, with the reason
+    assert report["lpips"]["available"] or report["lpips"]["reason"]
 
 
 NCCL_SCRIPT = textwrap.dedent("""

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.jdvae-installed
 PROFILE ?= quick
 PYTEST_ARGS ?=
 
-.PHONY: test reproduce venv clean-venv browser
+.PHONY: test reproduce venv clean-venv browser gpu-check gpu-wheels
 
 venv: $(STAMP)
 
@@ -32,3 +32,21 @@ reproduce: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The GPU check (issue 20, benchmarks/gpu_check.py): about eight minutes on one GPU; writes docs/gpu.md,
+# docs/gpu.json and docs/gpu_recon.png. It needs no venv (the venv's python when there is one, else python3):
+# on a GPU machine with torch but no internet, run `make gpu-wheels` beforehand where pip works and bring
+# .whl/ along; its wheels are installed into /tmp/jdvae-site first. GPU_CHECK_ARGS="--device cpu --tiny"
+# runs the same code on a CPU at toy sizes.
+GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+GPU_CHECK_ARGS ?=
+GPU_SITE := /tmp/jdvae-site
+gpu-check:
+	@if ls .whl/*.whl >/dev/null 2>&1; then $(GPU_PY) -m pip install -q --no-index --no-deps --no-compile \
+	  --no-cache-dir --upgrade --target $(GPU_SITE) .whl/*.whl; fi
+	PYTHONPATH=$(GPU_SITE)$${PYTHONPATH:+:$$PYTHONPATH} $(GPU_PY) benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
+
+# What the GPU machine lacks of our dependencies (lpips, pure Python), as a wheel in .whl/ (ignored by git).
+gpu-wheels:
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --platform any -d .whl lpips==0.1.4

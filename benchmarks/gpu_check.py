@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the package from this checkout, installed or not
 
 H200_BF16_DENSE_TFLOPS = 989.4  # NVIDIA H200 SXM datasheet: 1979 TFLOP/s bf16 "with sparsity", half of it dense
+DENSE_BF16_TFLOPS = {"H200": H200_BF16_DENSE_TFLOPS, "H100": 989.4, "A100": 312.0}  # datasheets, SXM parts
 PAPER_IMAGES = 200 * 160_000  # one paper-profile training: 200 epochs of 160 000 images
 MODULES = ("torch", "torchvision", "numpy", "safetensors", "tqdm", "PIL", "pytest", "lpips")
 STUDY_SLOWDOWN = 3.0  # assumed slowdown of one quick training when nine processes share the GPU (auto steps)
@@ -56,10 +57,19 @@ def run_proc(cmd: list[str], timeout: float, env: dict, log: Path) -> dict:
             rc = proc.wait(timeout=max(1.0, timeout))
             timed_out = False
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            rc, timed_out = proc.wait(), True
+            _kill(proc)
+            rc, timed_out = proc.returncode, True
     return {"rc": rc, "timed_out": timed_out, "seconds": round(time.perf_counter() - t0, 1), "log": str(log),
             "tail": tail(log)}
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """End a child started with start_new_session, and everything it started, then reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:  # it ended on its own meanwhile
+        pass
+    proc.wait()
 
 
 def tail(path: Path, lines: int = 6) -> str:
@@ -127,6 +137,15 @@ def machine(device: str) -> dict:
     chosen = resolve("auto", device)
     info["precision_auto"] = {"chosen": chosen.name, "reason": chosen.reason}
     return info
+
+
+def peak_for(gpu: str | None) -> dict:
+    """The card's dense bf16 peak from its datasheet (the H200's as the scale where the card is not listed)."""
+    for key, tflops in DENSE_BF16_TFLOPS.items():
+        if gpu and key in gpu:
+            return {"name": f"{gpu} dense bf16 (datasheet)", "tflops": tflops}
+    what = f"{gpu}: not listed" if gpu else "a CPU run"
+    return {"name": f"the NVIDIA H200's dense bf16 (datasheet; {what}, so a scale only)", "tflops": H200_BF16_DENSE_TFLOPS}
 
 
 def _cpu_model() -> str:
@@ -511,8 +530,7 @@ def run_parallel(jobs: list[tuple[str, list[str]]], width: int, deadline: float,
             if proc.poll() is None and not late:
                 continue
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                _kill(proc)
             fh.close()
             done[name] = {"rc": proc.returncode, "timed_out": late and proc.returncode != 0,
                           "seconds": round(time.perf_counter() - t0, 1), "tail": tail(logs / f"{name}.log", 3)}
@@ -611,7 +629,10 @@ def to_markdown(r: dict) -> str:
                       f"{f(x['bca'])} | {f(x['r_plus'])} | "
                       f"{f(x['r_minus'])} | {'yes' if x['valid'] else 'no: ' + x['why']} |" for x in s["rows"]]
         elif s.get("evaluation"):
-            lines += ["", f"Evaluation failed (rc {s['evaluation']['rc']}): {s['evaluation']['tail'][-400:]}"]
+            ev = s["evaluation"]
+            why = (f"timed out after {ev['seconds']:.0f} s; give it more with --eval-seconds or --budget"
+                   if ev["timed_out"] else ev["tail"][-400:])
+            lines += ["", f"Evaluation failed (rc {ev['rc']}): {why}"]
     for name in ("tests", "bench", "study"):
         if r.get("errors", {}).get(name):
             lines += ["", f"Section {name} raised: {r['errors'][name]}"]
@@ -664,28 +685,27 @@ def main(argv: list[str] | None = None) -> int:
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     env = child_env(args, work)
     report: dict = {"argv": argv, "args": {k: v for k, v in vars(args).items() if k not in ("worker",)},
-                    "budget_seconds": budget, "machine": machine(args.device), "errors": {},
-                    "peak_tflops": {"name": "NVIDIA H200 SXM dense bf16 (datasheet)", "tflops": H200_BF16_DENSE_TFLOPS}}
-    if args.device == "cpu":
-        report["peak_tflops"] = {"name": "no GPU peak on a CPU run (the H200's dense bf16 is used as the scale)",
-                                 "tflops": H200_BF16_DENSE_TFLOPS}
+                    "budget_seconds": budget, "machine": machine(args.device), "errors": {}}
+    report["peak_tflops"] = peak_for(report["machine"].get("gpu"))
 
     def left(share_of_rest: float, reserve: float) -> float:
         return max(5.0, (deadline - time.monotonic() - reserve) * share_of_rest)
 
-    data = subprocess.Popen(worker_cmd(args, "data"), stdout=open(work / "data.log", "w"), stderr=subprocess.STDOUT,
-                            env=env, cwd=ROOT, start_new_session=True)
+    data = None  # the study's and the benchmark's data, rendered while the tests run
+    if "bench" in sections or "study" in sections:
+        data = subprocess.Popen(worker_cmd(args, "data"), stdout=open(work / "data.log", "w"),
+                                stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
     if "tests" in sections:
         try:
             report["tests"] = cuda_tests(args, work, env, left(0.25, 0))
         except Exception as e:
             report["errors"]["tests"] = f"{type(e).__name__}: {e}"
-    try:
-        data.wait(timeout=max(5.0, deadline - time.monotonic() - 60))
-    except subprocess.TimeoutExpired:
-        os.killpg(data.pid, signal.SIGKILL)
-        data.wait()
-    report["data"] = {"rc": data.returncode, "tail": tail(work / "data.log", 3)}
+    if data is not None:
+        try:
+            data.wait(timeout=max(5.0, deadline - time.monotonic() - 60))
+        except subprocess.TimeoutExpired:
+            _kill(data)
+    report["data"] = {"rc": data.returncode if data else 0, "tail": tail(work / "data.log", 3) if data else "not needed"}
     if "bench" in sections:
         try:
             report["bench"] = bench(args, work, env, left(0.4, 0))

@@ -83,3 +83,17 @@ def test_bench_says_which_precision_it_chose(capsys):
     results = {"device": "cpu", "matmul_peak_gflops": 1.0, "batch": 2, "sizes": {},
                "precision": {"asked": "auto", "chosen": "fp32", "reason": "auto: CPU has no amx_bf16"}}
     assert "precision fp32 (train.precision=auto: auto: CPU has no amx_bf16)" in to_markdown(results)
+
+
+def test_jdvae_bench_prints_the_precision_it_chose(tmp_path, capsys):
+    from jdvae.cli import main
+    assert main(["bench", "--device", "cpu", "--sizes", "smoke", "--rounds", "1", "--threads", "1",
+                 "--out", str(tmp_path / "b")]) == 0
+    printed = capsys.readouterr().out
+    chosen = precision.resolve("auto", "cpu")
+    assert f"jdvae bench on cpu: precision {chosen.name} ({chosen.reason})" in printed
+    saved = json.loads((tmp_path / "b.json").read_text())
+    assert saved["precision"] == {"asked": "auto", "chosen": chosen.name, "reason": chosen.reason}
+    (size,) = saved["sizes"].values()
+    (optimised,) = [name for name in size["train"]["settings"] if name.startswith("optimised")]
+    assert ("bf16" in optimised) == chosen.bf16

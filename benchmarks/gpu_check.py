@@ -172,17 +172,29 @@ def _nvidia_smi(field: str) -> str | None:
 def cuda_tests(args, work: Path, env: dict, timeout: float) -> dict:
     """pytest -m cuda on tests/test_gpu_cuda.py; per test: outcome, seconds and the first line of a failure."""
     xml = work / "cuda_tests.xml"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider", f"--junitxml={xml}",
+    cmd = [sys.executable, "-m", "pytest", "-v", "-m", "cuda", "-p", "no:cacheprovider", f"--junitxml={xml}",
            str(ROOT / "tests" / "test_gpu_cuda.py")]
     if args.tests_k:
         cmd += ["-k", args.tests_k]
     result = run_proc(cmd, timeout, env, work / "cuda_tests.log")
-    result["tests"] = parse_junit(xml) if xml.exists() else []
+    # no XML when pytest was killed at the deadline: the verbose log still names what ran
+    result["tests"] = parse_junit(xml) if xml.exists() else parse_verbose(work / "cuda_tests.log")
     result["subset"] = args.tests_k or None
     counts = {k: sum(t["outcome"] == k for t in result["tests"]) for k in ("passed", "failed", "skipped")}
     result.update(counts)
     result["ok"] = result["rc"] == 0 and counts["failed"] == 0 and counts["passed"] > 0 and not result["timed_out"]
     return result
+
+
+def parse_verbose(log: Path) -> list[dict]:
+    """The outcomes `pytest -v` printed ("path::name PASSED [ 12%]"), for a run killed before its XML."""
+    out = []
+    for line in Path(log).read_text(errors="replace").splitlines() if Path(log).exists() else []:
+        parts = line.split()
+        if len(parts) >= 2 and "::" in parts[0] and parts[1] in ("PASSED", "FAILED", "SKIPPED", "ERROR"):
+            outcome = {"PASSED": "passed", "SKIPPED": "skipped"}.get(parts[1], "failed")
+            out.append({"name": parts[0].split("::", 1)[1], "outcome": outcome, "seconds": 0.0, "message": ""})
+    return out
 
 
 def parse_junit(path: Path) -> list[dict]:
@@ -545,11 +557,18 @@ def run_parallel(jobs: list[tuple[str, list[str]]], width: int, deadline: float,
 
 # ---------------------------------------------------------------- the report
 
+def _verdict(r: dict) -> str:
+    if not r.get("complete"):
+        return "INCOMPLETE (the check stopped before its end)" + (f"; failing so far: {', '.join(r['failed'])}"
+                                                                  if r["failed"] else "")
+    return "all sections pass" if r["ok"] else "FAILED: " + ", ".join(r["failed"])
+
+
 def to_markdown(r: dict) -> str:
     m = r["machine"]
     lines = ["# GPU check", "",
              f"Written by `benchmarks/gpu_check.py{' ' + ' '.join(r['argv']) if r['argv'] else ''}` in "
-             f"{r['wall_seconds']:.0f} s; verdict: **{'all sections pass' if r['ok'] else 'FAILED: ' + ', '.join(r['failed'])}**.",
+             f"{r['wall_seconds']:.0f} s; verdict: **{_verdict(r)}**.",
              "", "## Machine", "", "| | |", "|---|---|"]
     rows = [("GPU", m.get("gpu", "none (CPU run)")), ("compute capability", m.get("capability")),
             ("GPU memory", f"{m['gpu_memory_gib']} GiB" if m.get("gpu_memory_gib") else None),
@@ -691,15 +710,29 @@ def main(argv: list[str] | None = None) -> int:
     def left(share_of_rest: float, reserve: float) -> float:
         return max(5.0, (deadline - time.monotonic() - reserve) * share_of_rest)
 
+    def flush(final: bool = False) -> None:  # after every section, so that even a crash leaves a report
+        report["wall_seconds"] = round(time.monotonic() - t_start, 1)
+        failed = [name for name in sections if not (report.get(name) or {}).get("ok")]
+        if (report.get("data") or {}).get("rc") not in (0, None):
+            failed.append("data")
+        report["failed"], report["ok"], report["complete"] = failed, final and not failed, final
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=1, default=str))
+        md_path.write_text(to_markdown(report))
+
+    def section(name: str, run) -> None:
+        try:
+            report[name] = run()
+        except Exception as e:  # one broken section is reported; the others still run
+            report["errors"][name] = f"{type(e).__name__}: {e}"
+        flush()
+
     data = None  # the study's and the benchmark's data, rendered while the tests run
     if "bench" in sections or "study" in sections:
         data = subprocess.Popen(worker_cmd(args, "data"), stdout=open(work / "data.log", "w"),
                                 stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
     if "tests" in sections:
-        try:
-            report["tests"] = cuda_tests(args, work, env, left(0.25, 0))
-        except Exception as e:
-            report["errors"]["tests"] = f"{type(e).__name__}: {e}"
+        section("tests", lambda: cuda_tests(args, work, env, left(0.25, 0)))
     if data is not None:
         try:
             data.wait(timeout=max(5.0, deadline - time.monotonic() - 60))
@@ -707,26 +740,13 @@ def main(argv: list[str] | None = None) -> int:
             _kill(data)
     report["data"] = {"rc": data.returncode if data else 0, "tail": tail(work / "data.log", 3) if data else "not needed"}
     if "bench" in sections:
-        try:
-            report["bench"] = bench(args, work, env, left(0.4, 0))
-        except Exception as e:
-            report["errors"]["bench"] = f"{type(e).__name__}: {e}"
+        section("bench", lambda: bench(args, work, env, left(0.4, 0)))
     if "study" in sections:
-        try:
-            step_ms = (report.get("bench") or {}).get("quick_step_ms")
-            report["study"] = quick_study(args, work, env, deadline - 10, step_ms)
-        except Exception as e:
-            report["errors"]["study"] = f"{type(e).__name__}: {e}"
-    report["wall_seconds"] = round(time.monotonic() - t_start, 1)
-    failed = [name for name in sections if not (report.get(name) or {}).get("ok")]
-    if report["data"]["rc"] != 0:
-        failed.append("data")
-    report["failed"], report["ok"] = failed, not failed
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(report, indent=1, default=str))
-    md_path.write_text(to_markdown(report))
-    print(f"gpu_check: {'ok' if report['ok'] else 'FAILED: ' + ', '.join(failed)} in {report['wall_seconds']:.0f} s; "
-          f"report {md_path} and {json_path}", flush=True)
+        step_ms = (report.get("bench") or {}).get("quick_step_ms")
+        section("study", lambda: quick_study(args, work, env, deadline - 10, step_ms))
+    flush(final=True)
+    print(f"gpu_check: {'ok' if report['ok'] else 'FAILED: ' + ', '.join(report['failed'])} in "
+          f"{report['wall_seconds']:.0f} s; report {md_path} and {json_path}", flush=True)
     return 0 if report["ok"] else 1
 
 

@@ -92,6 +92,14 @@ def test_a_failing_section_fails_the_check_and_is_named(tmp_path):
     assert "FAILED: tests" in (tmp_path / "work" / "gpu.md").read_text()
 
 
+def test_a_section_past_its_deadline_is_killed_and_reported(tmp_path):
+    result = _run(tmp_path, "--sections", "tests", "--budget", "8", timeout=120)  # 2 s for the tests
+    assert result.returncode == 1
+    report = json.loads((tmp_path / "work" / "gpu.json").read_text())
+    assert report["tests"]["timed_out"] and not report["tests"]["ok"] and report["complete"]
+    assert report["wall_seconds"] < 60
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
 def test_cuda_without_a_gpu_is_one_line():
     result = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=120, cwd=ROOT)
@@ -110,6 +118,9 @@ def test_png_writer_and_junit_reader(tmp_path):
         '<testsuites><testsuite><testcase name="a" time="0.5"/><testcase name="b" time="1">'
         '<failure message="assert 1 == 2">trace</failure></testcase>'
         '<testcase name="c"><skipped message="no GPU"/></testcase></testsuite></testsuites>')
+    (tmp_path / "v.log").write_text("tests/t.py::a PASSED [ 50%]\ntests/t.py::b[x] FAILED [100%]\nnoise\n")
+    assert [(c["name"], c["outcome"]) for c in gpu_check.parse_verbose(tmp_path / "v.log")] == \
+        [("a", "passed"), ("b[x]", "failed")]
     cases = gpu_check.parse_junit(tmp_path / "r.xml")
     assert [(c["name"], c["outcome"], c["message"]) for c in cases] == \
         [("a", "passed", ""), ("b", "failed", "assert 1 == 2"), ("c", "skipped", "no GPU")]

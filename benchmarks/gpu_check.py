@@ -42,7 +42,8 @@ H200_BF16_DENSE_TFLOPS = 989.4  # NVIDIA H200 SXM datasheet: 1979 TFLOP/s bf16 "
 DENSE_BF16_TFLOPS = {"H200": H200_BF16_DENSE_TFLOPS, "H100": 989.4, "A100": 312.0}  # datasheets, SXM parts
 PAPER_IMAGES = 200 * 160_000  # one paper-profile training: 200 epochs of 160 000 images
 MODULES = ("torch", "torchvision", "numpy", "safetensors", "tqdm", "PIL", "pytest", "lpips")
-STUDY_SLOWDOWN = 3.0  # assumed slowdown of one quick training when nine processes share the GPU (auto steps)
+STUDY_SLOWDOWN = 3.5  # assumed slowdown of one quick training when nine processes share the GPU (auto steps);
+# the report measures the real one ("slowdown_measured") for the next run to use
 STUDY_MAX_STEPS = 8000  # the quick profile's
 
 
@@ -145,7 +146,8 @@ def peak_for(gpu: str | None) -> dict:
         if gpu and key in gpu:
             return {"name": f"{gpu} dense bf16 (datasheet)", "tflops": tflops}
     what = f"{gpu}: not listed" if gpu else "a CPU run"
-    return {"name": f"the NVIDIA H200's dense bf16 (datasheet; {what}, so a scale only)", "tflops": H200_BF16_DENSE_TFLOPS}
+    return {"name": f"the NVIDIA H200's dense bf16 (datasheet; {what}, so a scale only)",
+            "tflops": H200_BF16_DENSE_TFLOPS}
 
 
 def _cpu_model() -> str:
@@ -279,7 +281,8 @@ def worker_evaluate(args) -> None:
                      "sr_minus": row.get("sr_minus"), "sr_plus": row.get("sr_plus"), "bca": row.get("bca"),
                      "r_plus": row.get("r_plus"), "r_minus": row.get("r_minus"), "valid": why is None, "why": why})
     readable, why = gates.features_readable(report["judge"]["report"])
-    out = {"rows": rows, "features_readable": readable, "features_why": why, "judge_init": report["judge"]["report"].get("init"),
+    out = {"rows": rows, "features_readable": readable, "features_why": why,
+           "judge_init": report["judge"]["report"].get("init"),
            "lpips": report["lpips"]}
     Path(args.out).write_text(json.dumps(out, indent=1))
 
@@ -465,7 +468,7 @@ def choose_steps(args, quick_step_ms: float | None, seconds_left: float) -> tupl
         return 2000, "auto: no step time measured, 2000 steps"
     fit = seconds_left / (quick_step_ms / 1000 * STUDY_SLOWDOWN)
     steps = int(max(500, min(STUDY_MAX_STEPS, fit // 500 * 500)))
-    why = (f"auto: {quick_step_ms:.1f} ms per quick step alone, assumed ×{STUDY_SLOWDOWN:.0f} with nine processes on "
+    why = (f"auto: {quick_step_ms:.1f} ms per quick step alone, assumed ×{STUDY_SLOWDOWN:g} with nine processes on "
            f"one GPU, {seconds_left:.0f} s left for the trainings")
     return steps, why
 
@@ -495,8 +498,14 @@ def quick_study(args, work: Path, env: dict, deadline: float, quick_step_ms: flo
         done = _done_lines(work / "logs" / f"{name}.log")
         for item in group:
             job = "judge" if item == "judge" else Path(item).stem
-            result["jobs"][job] = {"process": name, "ok": job in done, "seconds": done.get(job)}
+            result["jobs"][job] = {"process": name, "ok": job in done, "seconds": done.get(job),
+                                   "steps_reached": None if job == "judge" else _steps_reached(runs / job)}
     result["train_wall_seconds"] = round(time.perf_counter() - t0, 1)
+    per_step = [j["seconds"] / j["steps_reached"] for k, j in result["jobs"].items()
+                if k != "judge" and j["ok"] and j["steps_reached"]]
+    if per_step and quick_step_ms and args.jobs >= len(items):  # one job per process: the concurrent step time
+        # data loading and CUDA start included: an upper bound
+        result["slowdown_measured"] = round(max(per_step) * 1000 / quick_step_ms, 2)
     trained = all(j["ok"] for j in result["jobs"].values()) and all(p["rc"] == 0 for p in procs.values())
     result["trained"] = trained
     if not trained:
@@ -515,6 +524,17 @@ def quick_study(args, work: Path, env: dict, deadline: float, quick_step_ms: flo
     result["gates_pass"] = bool(g["rows"]) and all(r["valid"] for r in g["rows"])
     result["ok"] = len(g["rows"]) >= 8  # every row evaluated (7 one-label rows, 2 of the two-label run)
     return result
+
+
+def _steps_reached(run: Path) -> int | None:
+    """The last step a run's metrics.csv records (its epochs), or None before the first epoch ended."""
+    import csv
+    path = run / "metrics.csv"
+    if not path.exists():
+        return None
+    with open(path) as fh:
+        steps = [int(float(row["step"])) for row in csv.DictReader(fh) if row.get("step")]
+    return steps[-1] if steps else None
 
 
 def _done_lines(log: Path) -> dict[str, float]:
@@ -600,7 +620,8 @@ def to_markdown(r: dict) -> str:
                      f"steps per setting; {flops / 1e9:.2f} GFLOP per training image (torch.utils.flop_counter)"
                      if flops else "FLOP count failed: " + str(b.get("flops_error")))
         lines[-1] += (f"; FLOP rate against {peak['name']} = {peak['tflops']:.0f} TFLOP/s"
-                      + (f", measured bf16 8192³ matmul {b['matmul_bf16_tflops']:.0f} TFLOP/s" if b.get("matmul_bf16_tflops") else "")
+                      + (f", measured bf16 8192³ matmul {b['matmul_bf16_tflops']:.0f} TFLOP/s"
+                         if b.get("matmul_bf16_tflops") else "")
                       + ".")
         lines += ["", "| setting | images/s | step ms | warm-up s | peak memory GiB | TFLOP/s | share of peak | "
                       "one paper training |", "|---|---|---|---|---|---|---|---|"]
@@ -629,11 +650,16 @@ def to_markdown(r: dict) -> str:
                   + ("; SHORTENED to fit the time: " + s["steps_why"] if s["shortened"] else "") + "). "
                   f"Trainings {s['train_wall_seconds']:.0f} s"
                   + (f", with the evaluation {s['wall_seconds']:.0f} s." if s.get("wall_seconds") else "."),
-                  "", "| job | process | done | s |", "|---|---|---|---|"]
+                  "", "| job | process | done | s | steps reached (last epoch end) |", "|---|---|---|---|---|"]
         lines += [f"| {k} | {v['process']} (rc {s['processes'][v['process']]['rc']}"
                   f"{', timed out' if s['processes'][v['process']]['timed_out'] else ''}) | "
-                  f"{'yes' if v['ok'] else 'NO'} | {'' if v['seconds'] is None else round(v['seconds'])} |"
+                  f"{'yes' if v['ok'] else 'NO'} | {'' if v['seconds'] is None else round(v['seconds'])} | "
+                  f"{'' if v.get('steps_reached') is None else v['steps_reached']} |"
                   for k, v in s["jobs"].items()]
+        if s.get("slowdown_measured"):
+            lines += ["", f"Slowest training (data loading and CUDA start included): ×{s['slowdown_measured']} "
+                          f"the time of a quick step "
+                          f"alone (auto steps assumed ×{STUDY_SLOWDOWN:g})."]
         if not s["trained"]:
             lines += ["", "Last lines of the processes: " + "; ".join(f"{k}: {v['tail'][-300:]}" for k, v in
                                                                      s["processes"].items() if v["rc"] != 0)]
@@ -667,8 +693,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--study-steps", default="auto", help="training steps of the study: auto (what fits) or N")
     p.add_argument("--jobs", type=int, default=None, help="study processes at a time (default: all nine on CUDA)")
     p.add_argument("--bench-steps", type=int, default=30, help="timed steps per benchmark setting")
-    p.add_argument("--eval-seconds", type=float, default=100, help="seconds kept for the study's evaluation")
-    p.add_argument("--compile-backend", default=None, help="torch.compile backend (default inductor; --device cpu --tiny: eager)")
+    p.add_argument("--eval-seconds", type=float, default=120, help="seconds kept for the study's evaluation")
+    p.add_argument("--compile-backend", default=None,
+                   help="torch.compile backend (default inductor; --device cpu --tiny: eager)")
     p.add_argument("--tests-k", default=None, help="pytest -k of the CUDA tests (tiny default: the forward/backward)")
     p.add_argument("--sections", default="tests,bench,study", help="comma-separated subset")
     p.add_argument("--work", default=None, help="scratch folder (default /tmp/jdvae-gpu-check)")

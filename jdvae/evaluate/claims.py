@@ -233,7 +233,9 @@ def to_markdown(items: list[dict[str, str]], report: dict, profile: str) -> str:
              f"Gates: a verdict that uses a model's SR is *{NA}* when that model's plain reconstructions are read "
              f"right by the judge in less than {gates.MIN_RECON_READ:.0f} % of the pairs (R(+) or R(−)), when the "
              f"judge reads the true counterfactuals right in less than {gates.MIN_TRUTH_READ:.0f} %, or when its test "
-             f"balanced accuracy is below {100 * JUDGE_MIN_BCA:.0f} %. A threshold inside the interval, or an "
+             f"balanced accuracy is below {100 * JUDGE_MIN_BCA:.0f} %. No gate asks for an SR. The profile's "
+             "budget was fixed by compute, the same for every model, and its gates checked on validation pairs "
+             "(docs/learning_curves.md); the test pairs are read here only. A threshold inside the interval, or an "
              f"ordering that the paired test cannot tell, is *{UNCLEAR}*. Several comparisons in one claim are "
              "each tested at 5 %, without correction.", ""]
     if profile == "smoke":

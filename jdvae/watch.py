@@ -99,7 +99,12 @@ class StudyWatch:
         return " | ".join([head] + parts + [f"trainings end in {fmt_duration(eta)}"])
 
     def _estimate(self, title: str, projected: dict[str, list[float]]) -> float | None:
-        seen = self.durations.get(self.kinds.get(title, ""), []) + projected.get(self.kinds.get(title, ""), [])
+        """A queued job's duration: the mean of the jobs of its kind seen so far, else of every other kind but
+        the judge's (the trainings cost within a factor 1.5 of each other), else unknown."""
+        kind = self.kinds.get(title, "")
+        seen = self.durations.get(kind, []) + projected.get(kind, [])
+        if not seen and kind != "judge":
+            seen = [d for source in (self.durations, projected) for k, ds in source.items() if k != "judge" for d in ds]
         return sum(seen) / len(seen) if seen else None
 
     def _clear(self) -> None:

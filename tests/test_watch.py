@@ -49,6 +49,10 @@ def test_status_line_names_each_running_job_and_the_study_eta(tmp_path):
     assert "train judge 300/1000 steps, 32 img/s, ETA 11m40s" in line
     # PA2 is queued behind PA1 (90 s left, about 90 s in all): it starts when PA1 ends, the judge ends later
     assert "[0/3 done, 1 queued]" in line and "end in 11m40s" in line
+    watch.kinds["train PA2-s0"] = "PA2"  # a kind not seen yet is estimated from the other trainings, not the judge
+    assert "end in 11m40s" in watch.status()
+    watch.progress_file("train judge").write_text(json.dumps({"done": 990, "total": 1000, "rate": 1.0, "unit": "step"}))
+    assert "end in 1m40s" in watch.status()  # the judge's lane frees after 10 s; PA2 then takes about 90 s
     watch.every = 0.01
     with watch:
         import time

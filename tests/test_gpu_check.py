@@ -124,3 +124,14 @@ def test_png_writer_and_junit_reader(tmp_path):
     cases = gpu_check.parse_junit(tmp_path / "r.xml")
     assert [(c["name"], c["outcome"], c["message"]) for c in cases] == \
         [("a", "passed", ""), ("b", "failed", "assert 1 == 2"), ("c", "skipped", "no GPU")]
+
+
+@pytest.mark.slow
+def test_every_cuda_test_passes_on_the_cpu(tmp_path):
+    """The CUDA tests' own code, run on the CPU, so that the GPU run fails only on what only a GPU shows."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "JDVAE_CUDA_TESTS_ON": "cpu"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "cuda",
+                             str(ROOT / "tests" / "test_gpu_cuda.py"), "--basetemp", str(tmp_path / "t")],
+                            env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"{len(MODELS) + 3} passed" in result.stdout and "skipped" not in result.stdout

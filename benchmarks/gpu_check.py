@@ -16,6 +16,15 @@ Sections, in this order, each in its own processes with a deadline so that the r
 It runs from a checkout without installing (the GPU machine has torch, torchvision, numpy, safetensors,
 tqdm, pillow and pytest, but not lpips: carry its wheel, `make gpu-wheels`). It imports only the standard
 library and torch at the top; the package is imported inside the sections. Exit status 1 when a section fails.
+Nothing is downloaded (JDVAE_OFFLINE=1): the judge trains from scratch, as the shipped quick judge did, and
+LPIPS is reported unavailable unless JDVAE_ALEXNET_WEIGHTS names a file.
+
+On this workplace's device machine (after `make gpu-wheels` here; carry [".whl"], timeout_s 560):
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+      .whl/*.whl && export PYTHONPATH=/tmp/site; PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py; \
+      cp docs/gpu.md docs/gpu.json docs/gpu_recon.png $OUT/
+A rerun with more time for the study: --budget 1500 --study-steps 8000 (the report's measured slowdown
+and steps reached say what fits).
 """
 from __future__ import annotations
 
@@ -381,14 +390,13 @@ def worker_bench(args) -> None:
             entry["ok"] = math.isfinite(last)
         except Exception as e:  # a failed setting is reported; the next one still runs
             entry.update(ok=False, error=f"{type(e).__name__}: {str(e)[:400]}")
+        if recons:  # after every setting: a process killed in the next one keeps the rows drawn so far
+            rows = [shown] + list(recons.values())
+            grid = torch.cat([torch.cat(list(r), dim=2) for r in rows], dim=1)  # (3, rows*S, 8*S)
+            pixels = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+            write_png(Path(args.png), np.ascontiguousarray(pixels))
+            result["png"] = {"path": args.png, "rows": ["data"] + list(recons)}
         save()
-    if recons:
-        rows = [shown] + list(recons.values())
-        grid = torch.cat([torch.cat(list(r), dim=2) for r in rows], dim=1)  # (3, rows*S, 8*S)
-        pixels = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
-        write_png(Path(args.png), np.ascontiguousarray(pixels))
-        result["png"] = {"path": args.png, "rows": ["data"] + list(recons)}
-    save()
 
 
 def _peak_rss_gib() -> float:

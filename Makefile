@@ -7,7 +7,7 @@ STAMP := $(VENV)/.jdvae-installed
 PROFILE ?= quick
 PYTEST_ARGS ?=
 
-.PHONY: test reproduce venv clean-venv browser gpu-check gpu-wheels
+.PHONY: test reproduce figures venv clean-venv browser gpu-check gpu-wheels
 
 venv: $(STAMP)
 
@@ -29,6 +29,11 @@ test: $(STAMP) browser
 
 reproduce: $(STAMP)
 	$(VENV)/bin/jdvae reproduce --profile $(PROFILE)
+
+# No training: check the shipped study in pretrained/$(PROFILE)/ against its SHA-256 manifest, then write
+# Table 1, claims.md, Fig. 2, Fig. 3 and the explorer panel from it into paper_figures/ (a few minutes on a CPU).
+figures: $(STAMP)
+	$(VENV)/bin/jdvae reproduce --pretrained --profile $(PROFILE)
 
 clean-venv:
 	rm -rf $(VENV)

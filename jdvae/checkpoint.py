@@ -44,13 +44,44 @@ def save_weights(model: torch.nn.Module, path: str | Path) -> None:
         save_file(tensors, str(tmp))
 
 
+def weights_problem(path: str | Path) -> str | None:
+    """Why a safetensors file cannot be loaded (missing, truncated, bad header), or None; reads the header only."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if not 0 < n <= size - 8:
+                return f"truncated: {size} bytes, no complete header"
+            header = json.loads(f.read(n))
+    except FileNotFoundError:
+        return "missing"
+    except OSError as e:
+        return f"unreadable: {e.strerror}"
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return "not a safetensors file: its header is not JSON"
+    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"]
+    expected = 8 + n + max(ends, default=0)
+    if size != expected:
+        return f"truncated: {size} of {expected} bytes" if size < expected else f"{size - expected} bytes too long"
+    return None
+
+
+def weights_fix(run_dir: str | Path) -> str:
+    """The fix for a finished run folder whose weights are damaged: rewrite them from its state, or retrain."""
+    return (f"rewrite them from the run's state.pt with `jdvae train --resume --out {run_dir}` (and the options it "
+            f"was trained with), or delete {run_dir} and train it again")
+
+
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:
     """Load safetensors weights into `model`; a truncated file or other architecture is a JdvaeError."""
     path = Path(path)
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
-        raise JdvaeError(f"{path} is unreadable or truncated ({e}); retrain, or restore the file") from None
+        raise JdvaeError(f"{path} is unreadable or truncated ({e}); {weights_fix(path.parent)}, "
+                         f"or restore the file") from None
     model = _unwrap(model)
     own = model.state_dict()
     missing = sorted(set(own) - set(tensors))
@@ -78,6 +109,21 @@ def is_complete(run_dir: str | Path) -> bool:
     """True when training finished and its weights were written."""
     run_dir = Path(run_dir)
     return (run_dir / DONE).exists() and (run_dir / WEIGHTS).exists() and (run_dir / CONFIG).exists()
+
+
+def rewrite_weights(run_dir: str | Path) -> None:
+    """Write a finished run's model.safetensors again from its state.pt (the weights it saved with that state)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / STATE).exists():
+        raise JdvaeError(f"{run_dir / WEIGHTS} is damaged and {run_dir / STATE}, which could rewrite it, is missing; "
+                         f"delete {run_dir} and train it again")
+    state, done = load_state(run_dir / STATE), json.loads((run_dir / DONE).read_text())
+    if int(state["step"]) != int(done.get("steps", -1)):
+        raise JdvaeError(f"{run_dir / STATE} holds step {int(state['step'])}, not the finished run's step "
+                         f"{done.get('steps')}; delete {run_dir} and train it again")
+    model = build_model(read_config(run_dir).model)
+    model.load_state_dict(state["ema"] if "ema" in state else state["model"])  # what `train` saves as the weights
+    save_weights(model, run_dir / WEIGHTS)
 
 
 def save_state(path: str | Path, state: dict) -> None:

@@ -136,6 +136,40 @@ def check_reusable(runs: Path, configs: list[RunConfig], profile_name: str) -> N
                          f"{stale[0]}; give this setting its own --runs and --figures, or delete them to retrain")
 
 
+def figure_jobs(runs: Path, figures: Path, device: str, profile_name: str, executed: Path) -> list[Job]:
+    """Notebooks 02-05 on the runs in `runs`: Table 1 and claims, Fig. 2, Fig. 3, the explorer panel."""
+    params = (("runs", str(runs)), ("out", str(figures)), ("device", device), ("profile", profile_name))
+    return [Job("Table 1 and claims", "02_table1.ipynb", params, executed / "02_table1.ipynb"),
+            Job("Fig. 2 swaps", "03_fig2_swaps.ipynb", params, executed / "03_fig2_swaps.ipynb"),
+            Job("Fig. 3 glasses and beard", "04_fig3_multilabel.ipynb", params, executed / "04_fig3_multilabel.ipynb"),
+            Job("explorer panel", "05_explore.ipynb", params, executed / "05_explore.ipynb")]
+
+
+def reproduce_pretrained(profile_name: str = "quick", pretrained: str | Path | None = None,
+                         figures: str | Path = "paper_figures", device: str = "cpu", runs: str | Path | None = None,
+                         log=None) -> Path:
+    """Table 1, claims.md, Fig. 2, Fig. 3 and the explorer panel from the shipped study, without training.
+
+    Every shipped file is checked against its SHA-256 first; executed notebooks go to RUNS/notebooks
+    (default runs/<profile>-pretrained/), never into the shipped folder."""
+    from .pretrained import default_folder, verify
+
+    log = log or (lambda line: print(line, flush=True))
+    folder = Path(pretrained) if pretrained else default_folder(profile_name)
+    manifest = verify(folder)
+    profile_name, figures = manifest["profile"], check_writable(figures)
+    executed = check_writable(Path(runs or Path("runs") / f"{profile_name}-pretrained") / "notebooks")
+    device = str(resolve_device(device))
+    t_start = time.perf_counter()
+    log(f"jdvae reproduce --pretrained: the shipped {profile_name} study in {folder} ({len(manifest['files'])} "
+        f"files, SHA-256 verified; jdvae {manifest.get('jdvae_commit', 'unknown')[:10]}), figures in {figures}")
+    for job in figure_jobs(folder, figures, device, profile_name, executed):
+        log(f"  done  {job.title:<32} {_fmt(_execute(job, None))}   (elapsed {_fmt(time.perf_counter() - t_start)})")
+    log(f"jdvae reproduce --pretrained: finished in {_fmt(time.perf_counter() - t_start)}; see {figures}/ "
+        f"(executed notebooks in {executed})")
+    return figures
+
+
 def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root: str | None = None,
               seeds: int = 1, device: str = "auto", runs: str | Path | None = None,
               figures: str | Path = "paper_figures", jobs: int | None = None,
@@ -178,8 +212,8 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
     pending = []
     for cfg in configs:
         name = run_name(cfg)
-        if ckpt.is_complete(runs / name):
-            log(f"  skip  {name:<32} complete")
+        if ckpt.is_complete(runs / name) and not ckpt.weights_problem(runs / name / ckpt.WEIGHTS):
+            log(f"  skip  {name:<32} complete")  # damaged weights: 01_train's resume rewrites them from state.pt
             continue
         params = (("model", cfg.model.name), ("labels", ",".join(cfg.data.labels)), ("seed", cfg.train.seed),
                   ("adain", cfg.model.adain), ("tokens", cfg.model.tokens), ("threads", threads or 0),
@@ -208,12 +242,8 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
         if errors:
             raise JdvaeError(f"{len(errors)} training step(s) failed, first: {errors[0]}")
 
-    params = (("runs", str(runs)), ("out", str(figures)), ("device", device), ("profile", profile_name))
-    step(Job("Table 1 and claims", "02_table1.ipynb", params, executed / "02_table1.ipynb"))
-    fig_params = (("runs", str(runs)), ("out", str(figures)), ("device", device))
-    step(Job("Fig. 2 swaps", "03_fig2_swaps.ipynb", fig_params, executed / "03_fig2_swaps.ipynb"))
-    step(Job("Fig. 3 glasses and beard", "04_fig3_multilabel.ipynb", fig_params, executed / "04_fig3_multilabel.ipynb"))
-    step(Job("explorer panel", "05_explore.ipynb", fig_params, executed / "05_explore.ipynb"))
+    for job in figure_jobs(runs, figures, device, profile_name, executed):
+        step(job)
     log(f"jdvae reproduce: finished in {_fmt(time.perf_counter() - t_start)}; see {figures}/ "
         f"(executed notebooks in {executed})")
     return figures

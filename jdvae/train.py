@@ -77,6 +77,12 @@ def _check_existing(cfg: RunConfig, out: Path, resume: bool) -> bool:
         raise JdvaeError(f"{out} holds a run with another config ({'; '.join(differs[:3])}); "
                          f"use another --out, or the settings it was trained with")
     if ckpt.is_complete(out):
+        problem = ckpt.weights_problem(out / ckpt.WEIGHTS)
+        if problem and not resume:
+            raise JdvaeError(f"{out / ckpt.WEIGHTS} of this finished run is {problem}; {ckpt.weights_fix(out)}")
+        if problem:
+            ckpt.rewrite_weights(out)
+            print(f"{out / ckpt.WEIGHTS} was {problem}; rewritten from {out / ckpt.STATE}")
         return True
     if (out / ckpt.STATE).exists() and not resume:
         raise JdvaeError(f"{out} holds an unfinished run; pass --resume to continue it, or use another --out")

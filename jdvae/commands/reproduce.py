@@ -15,9 +15,14 @@ def register(sub) -> None:
     p.add_argument("--celeba-root", default=None, help="folder holding celeba/ (official layout)")
     p.add_argument("--seeds", type=int, default=1, help="training seeds per model (mean ± std when > 1)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--runs", default=None, help="run folders (default runs/<profile>)")
+    p.add_argument("--runs", default=None, help="run folders (default runs/<profile>); with --pretrained, where the "
+                                                "executed notebooks go (default runs/<profile>-pretrained)")
     p.add_argument("--figures", default="paper_figures", help="where tables and figures go")
     p.add_argument("--jobs", type=int, default=None, help="trainings side by side (default: 2 on CPU, 1 on GPU)")
+    p.add_argument("--pretrained", nargs="?", const="", default=None, metavar="DIR",
+                   help="no training: verify the shipped study (default pretrained/<profile>) and draw Table 1, "
+                        "claims, Fig. 2, Fig. 3 and the explorer panel from it into --figures (on the CPU, as the "
+                        "committed numbers were, unless --device says otherwise)")
     add_set_option(p, "override a config field of every training and of the judge's data, e.g. "
                       "--set data.supervision=0.1 (give the new setting its own --runs and --figures)")
     p.set_defaults(func=run)
@@ -27,6 +32,14 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import JdvaeError
     from ..runs import parse_sets
     from ..reproduce import reproduce
+    if args.pretrained is not None:
+        from ..reproduce import reproduce_pretrained
+        if args.set or args.seeds != 1 or args.data or args.celeba_root:
+            raise JdvaeError("--pretrained draws the shipped seed-0 study as it is; drop --set, --seeds, --data and "
+                             "--celeba-root, or train with `jdvae reproduce` without --pretrained")
+        reproduce_pretrained(args.profile, args.pretrained or None, args.figures,
+                             "cpu" if args.device == "auto" else args.device, args.runs)
+        return 0
     if args.seeds < 1:
         raise JdvaeError(f"--seeds {args.seeds} must be at least 1")
     reproduce(args.profile, data=args.celeba_root and "celeba" or args.data, celeba_root=args.celeba_root,

@@ -8,9 +8,9 @@ made them, the CPU and torch version, and each job's wall time. Training state (
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import platform
+import re
 import shutil
 import subprocess
 from datetime import datetime, timezone
@@ -20,14 +20,16 @@ from typing import Any, Iterable
 from . import checkpoint as ckpt
 from .config import diff
 from .errors import JdvaeError
+from .evaluate.judge import CONFIG_FILE, WEIGHTS_FILE
 from .io import atomic_write_json
 from .runs import make_config, run_name, study
 from .train import IGNORED_ON_RESUME
+from .weights import sha256
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = "manifest.json"
 RUN_FILES = (ckpt.CONFIG, ckpt.WEIGHTS, ckpt.METRICS, ckpt.DONE)
-JUDGE_FILES = ("judge_config.json", "judge.safetensors")  # jdvae.evaluate.judge's CONFIG_FILE, WEIGHTS_FILE
+JUDGE_FILES = (CONFIG_FILE, WEIGHTS_FILE)
 LIMIT_MB = 40.0
 SEED = 0
 
@@ -37,24 +39,14 @@ def default_folder(profile_name: str) -> Path:
     return ROOT / "pretrained" / profile_name
 
 
-def sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cpu_model() -> str:
     """The CPU's "model name" from /proc/cpuinfo (platform.processor() elsewhere)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
-        pass
-    return platform.processor() or "unknown"
+        text = ""
+    names = re.findall(r"^model name\s*:\s*(.+)$", text, flags=re.MULTILINE)
+    return names[0].strip() if names else platform.processor() or "unknown"
 
 
 def git_commit() -> str:
@@ -160,9 +152,24 @@ def ship(runs: str | Path, out: str | Path, command: str | None = None, limit_mb
         raise JdvaeError(f"{out} exists and is not a shipped folder (no {MANIFEST}); choose an empty or new --out")
     staging = out.parent / f".{out.name}.shipping"
     shutil.rmtree(staging, ignore_errors=True)
-    for f in files:
-        (staging / f).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(runs / f, staging / f)
+    try:
+        for f in files:
+            (staging / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(runs / f, staging / f)
+        manifest = _manifest(runs, staging, profile_name, names, files, total, command)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log(f"jdvae ship: {len(names)} runs and the judge of {runs} ({profile_name}, seed {SEED}), "
+        f"{total / 1e6:.1f} MB, into {out}")
+    return manifest
+
+
+def _manifest(runs: Path, staging: Path, profile_name: str, names: list[str], files: list[str], total: int,
+              command: str | None) -> dict[str, Any]:
+    """manifest.json of the files copied into `staging`, written there."""
     import torch
 
     manifest = {
@@ -176,12 +183,6 @@ def ship(runs: str | Path, out: str | Path, command: str | None = None, limit_mb
         "files": {f: {"sha256": sha256(staging / f), "bytes": (staging / f).stat().st_size} for f in files},
     }
     atomic_write_json(staging / MANIFEST, manifest)
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging.rename(out)
-    log(f"jdvae ship: {len(names)} runs and the judge of {runs} ({profile_name}, seed {SEED}), "
-        f"{total / 1e6:.1f} MB, into {out}")
     return manifest
 
 

@@ -156,6 +156,8 @@ def reproduce_pretrained(profile_name: str = "quick", pretrained: str | Path | N
 
     log = log or (lambda line: print(line, flush=True))
     folder = Path(pretrained) if pretrained else default_folder(profile_name)
+    if folder.resolve().is_relative_to(Path.cwd()):  # metrics.json names the runs as pretrained/quick/..., not /home/...
+        folder = folder.resolve().relative_to(Path.cwd())
     manifest = verify(folder)
     profile_name, figures = manifest["profile"], check_writable(figures)
     executed = check_writable(Path(runs or Path("runs") / f"{profile_name}-pretrained") / "notebooks")

@@ -23,8 +23,8 @@ On this workplace's device machine (after `make gpu-wheels` here; carry [".whl"]
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
       .whl/*.whl && export PYTHONPATH=/tmp/site; PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py; \
       cp docs/gpu.md docs/gpu.json docs/gpu_recon.png $OUT/
-A rerun with more time for the study: --budget 1500 --study-steps 8000 (the report's measured slowdown
-and steps reached say what fits).
+On a GPU of your own, more time for the full study: --budget 1500 --study-steps 8000 (the report's measured slowdown
+and steps reached say what fits; the device machine allows 10 minutes a command).
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ On this workplace's device machine (after `make gpu-wheels` here; carry [".whl"]
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
       .whl/*.whl && export PYTHONPATH=/tmp/site; PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py; \
       cp docs/gpu.md docs/gpu.json docs/gpu_recon.png $OUT/
-On a GPU of your own, more time for the full study: --budget 1500 --study-steps 8000 (the report's measured slowdown
+On a GPU of your own, more time for the full study: --budget 1500 --study-steps N (the report's measured slowdown
 and steps reached say what fits; the device machine allows 10 minutes a command).
 """
 from __future__ import annotations
@@ -53,7 +53,6 @@ PAPER_IMAGES = 200 * 160_000  # one paper-profile training: 200 epochs of 160 00
 MODULES = ("torch", "torchvision", "numpy", "safetensors", "tqdm", "PIL", "pytest", "lpips")
 STUDY_SLOWDOWN = 3.5  # assumed slowdown of one quick training when nine processes share the GPU (auto steps);
 # the report measures the real one ("slowdown_measured") for the next run to use
-STUDY_MAX_STEPS = 8000  # the quick profile's
 
 
 # ---------------------------------------------------------------- helpers
@@ -409,8 +408,8 @@ def _quick_step_ms(dev, tiny: bool) -> float:
     import torch
 
     from jdvae.bench import Setting, make_step
-    cfg = study_configs(tiny, None)[0].model
-    step = make_step(cfg, Setting("quick", channels_last=True), 32, dev)
+    run = study_configs(tiny, None)[0]
+    step = make_step(run.model, Setting("quick", channels_last=True), run.train.batch_size, dev)
     for _ in range(3):
         step()
     n = 5 if tiny else 30
@@ -467,15 +466,18 @@ def bench(args, work: Path, env: dict, timeout: float) -> dict:
 
 
 def choose_steps(args, quick_step_ms: float | None, seconds_left: float) -> tuple[int, str]:
-    """The study's training steps: --study-steps N, or (auto) as many as fit, rounded down to 500, at most 8000."""
+    """The study's training steps: --study-steps N, or (auto) as many as fit, rounded down to 100, at most the
+    quick profile's."""
+    from jdvae.config import profile
+    most = profile("quick").train.max_steps
     if args.study_steps != "auto":
         return int(args.study_steps), "given with --study-steps"
     if args.tiny:
         return 4, "--tiny: 4 steps"
     if not quick_step_ms:
-        return 2000, "auto: no step time measured, 2000 steps"
+        return most // 2, f"auto: no step time measured, half the profile's {most} steps"
     fit = seconds_left / (quick_step_ms / 1000 * STUDY_SLOWDOWN)
-    steps = int(max(500, min(STUDY_MAX_STEPS, fit // 500 * 500)))
+    steps = int(max(100, min(most, fit // 100 * 100)))
     why = (f"auto: {quick_step_ms:.1f} ms per quick step alone, assumed ×{STUDY_SLOWDOWN:g} with nine processes on "
            f"one GPU, {seconds_left:.0f} s left for the trainings")
     return steps, why
@@ -486,7 +488,8 @@ def quick_study(args, work: Path, env: dict, deadline: float, quick_step_ms: flo
     runs = work / "runs"
     eval_reserve = 30 if args.tiny else args.eval_seconds
     steps, why = choose_steps(args, quick_step_ms, deadline - time.monotonic() - eval_reserve - 15)
-    result = {"steps": steps, "steps_why": why, "profile_steps": STUDY_MAX_STEPS, "shortened": steps < STUDY_MAX_STEPS,
+    most = study_configs(False, None)[0].train.max_steps  # the quick profile's
+    result = {"steps": steps, "steps_why": why, "profile_steps": most, "shortened": steps < most,
               "jobs": {}}
     items = ["judge"]  # the longest job first
     (work / "configs").mkdir(exist_ok=True)

@@ -135,3 +135,16 @@ def test_every_cuda_test_passes_on_the_cpu(tmp_path):
                             env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-3000:]
     assert f"{len(MODELS) + 3} passed" in result.stdout and "skipped" not in result.stdout
+
+
+def test_auto_steps_fit_the_time_left_and_never_pass_the_profile():
+    import argparse
+
+    from jdvae.config import profile
+    gpu_check = _module()
+    most = profile("quick").train.max_steps
+    auto = argparse.Namespace(study_steps="auto", tiny=False)
+    assert gpu_check.choose_steps(auto, 1.0, 10_000)[0] == most
+    steps, why = gpu_check.choose_steps(auto, 100.0, 71)  # 71 s at 0.35 s a step: 202, rounded down to 200
+    assert steps == 200 and "100.0 ms" in why
+    assert gpu_check.choose_steps(argparse.Namespace(study_steps="300", tiny=False), 1.0, 1)[0] == 300

@@ -58,3 +58,11 @@ def test_evaluate_smoke_runs_writes_table_metrics_and_a_row_per_model(tmp_path, 
     md = (out / "table1.md").read_text()
     assert "| PA1 | 1 |" in md and "59.85" in md  # ours beside the paper's value
     assert (runs / "judge" / "judge.safetensors").is_file()  # trained because it was missing
+    out2 = tmp_path / "table2"  # two worker processes give the same table
+    assert main(["evaluate", "--runs", str(runs), "--out", str(out2), "--no-progress", "--workers", "2"]) == 0
+    again = json.loads((out2 / "metrics.json").read_text())
+    assert [r["run"] for r in again["runs"]] == [r["run"] for r in report["runs"]]
+    for a, b in zip(report["runs"], again["runs"]):
+        assert {k: v for k, v in a["metrics"].items() if "sr_" in k or "r_plus" in k} == \
+               {k: v for k, v in b["metrics"].items() if "sr_" in k or "r_plus" in k}
+        assert a["metrics"]["recon_mse/glasses"] == pytest.approx(b["metrics"]["recon_mse/glasses"], rel=1e-4)

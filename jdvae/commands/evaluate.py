@@ -14,6 +14,8 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--split", choices=("test", "val"), default="test",
                    help="split whose pairs are scored (default test; val for choosing budgets and checking gates)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="runs evaluated side by side in that many processes, one thread each (CPU; default 1)")
     p.add_argument("--pair-seed", type=int, default=0, help="seed of the (I_g, I_w) pairs (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=run)
@@ -24,7 +26,7 @@ def run(args) -> int:
     from ..evaluate.table import evaluate_runs
 
     report = evaluate_runs(args.runs, args.out, args.judge, args.device, args.pair_seed, not args.no_progress,
-                           split=args.split)
+                           split=args.split, workers=args.workers)
     print(f"evaluated {len(report['runs'])} runs on the {args.split} split ({len(report['skipped'])} skipped): "
           f"{args.out / 'table1.md'}, {args.out / 'table1.csv'}, {args.out / 'metrics.json'}")
     return 0

@@ -29,7 +29,7 @@ from ..io import atomic_write_json, atomic_write_text, check_writable
 from . import gates, outcomes
 from .judge import CONFIG_FILE, Judge, judge_config, load_judge, train_judge
 from .lpips_metric import load_lpips
-from .metrics import evaluate_model, mean_std
+from .metrics import mean_std
 
 # Paper, Table 1 (CelebA 128 px, glasses, supervision 0.2): SR(-) %, SR(+) %, LPIPS, BCA %.
 PAPER = {
@@ -110,7 +110,8 @@ def _get_judge(judge_dir: Path, cfg: RunConfig, device: str, progress: bool) -> 
     return train_judge(jcfg, judge_dir, device=device, progress=progress)
 
 
-def _check_judge(judge: Judge, cfg: RunConfig, run: Path) -> None:
+def check_judge(judge: Judge, cfg: RunConfig, run: Path) -> None:
+    """A judge trained on another source, size or labels than the run's is a JdvaeError naming both."""
     j = judge.cfg.data
     if (j.source, j.image_size) != (cfg.data.source, cfg.data.image_size) or not set(cfg.data.labels) <= set(j.labels):
         raise JdvaeError(f"the judge was trained on {j.source} {j.image_size} px {list(j.labels)} but {run} uses "
@@ -129,16 +130,14 @@ def versions() -> dict[str, str]:
 
 
 def evaluate_runs(runs_dir: str | Path, out: str | Path, judge_dir: str | Path | None = None, device: str = "cpu",
-                  pair_seed: int = 0, progress: bool = True, split: str = "test") -> dict[str, Any]:
+                  pair_seed: int = 0, progress: bool = True, split: str = "test", workers: int = 1) -> dict[str, Any]:
     """Evaluate every complete run in `runs_dir` on `split`; write table1.csv, table1.md, metrics.json into `out`.
 
     The test split is the final evaluation's; "val" reads the same measures on validation pairs, which is
-    what a budget or a gate check may look at (issue 17)."""
-    from tqdm.auto import tqdm
-
-    from ..checkpoint import load_run, read_config
-    from ..data import synthfaces
-    from ..data.splits import load_split
+    what a budget or a gate check may look at (issue 17). `workers` > 1 evaluates that many runs side by side
+    (each_run.py); the table is the same."""
+    from ..checkpoint import read_config
+    from .each_run import evaluate_each
 
     runs_dir, out = Path(runs_dir), check_writable(out)
     judge_dir = Path(judge_dir) if judge_dir is not None else runs_dir / "judge"
@@ -147,26 +146,15 @@ def evaluate_runs(runs_dir: str | Path, out: str | Path, judge_dir: str | Path |
     if not runs:
         raise JdvaeError(f"no complete run in {runs_dir}; train models first (`jdvae train --out {runs_dir}/NAME`)")
     lp = load_lpips(device)
-    judge, splits, results, per_pair = None, {}, [], {}
-    for run in tqdm(runs, desc="models", disable=not progress):
-        model, cfg = load_run(run, device)
-        if judge is None:
-            judge = _get_judge(judge_dir, cfg, device, progress)
-        _check_judge(judge, cfg, run)
-        key = cfg.data
-        if key not in splits:  # keep one data set in memory at a time
-            synth = cfg.data.source == "synthfaces"
-            splits = {key: (load_split(cfg.data, split, progress=progress),
-                            load_split(cfg.data, "train", progress=progress) if synth else None)}
-        test, train = splits[key]
-        renderer = synthfaces if cfg.data.source == "synthfaces" else None
-        kept: dict = {}
-        m, notes = evaluate_model(model, test, cfg.data.labels, judge, lp, pair_seed, train, renderer, device,
-                                  progress=progress, outcomes=kept)
+    judge = _get_judge(judge_dir, read_config(runs[0]), device, progress)  # trained here once when missing
+    results, per_pair = [], {}
+    for run, (config, m, notes, kept) in zip(runs, evaluate_each(runs, judge_dir, device, pair_seed, split,
+                                                                  progress, workers)):
+        cfg = RunConfig.from_dict(config)
         tag = f"run{len(results)}"
         per_pair.update({f"{tag}|{k}": v for k, v in kept.items()})
         results.append({"run": str(run), "row": row_name(cfg), "labels": list(cfg.data.labels),
-                        "seed": cfg.train.seed, "config": cfg.to_dict(), "metrics": m, "notes": notes,
+                        "seed": cfg.train.seed, "config": config, "metrics": m, "notes": notes,
                         "outcomes": tag})
     rows = aggregate(results, per_pair)
     report = {"pair_seed": pair_seed, "versions": versions(), "units": UNITS, "paper": PAPER,

@@ -1,0 +1,66 @@
+"""Every run of a study evaluated on its own: in this process, or in `workers` processes side by side.
+
+Each process loads the judge, LPIPS and the data splits once and keeps them for its next runs; results
+come back in the order of `runs`, so the table does not depend on the number of workers.
+"""
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import torch
+
+_CACHE: dict[str, Any] = {}
+
+
+def evaluate_one(run: Path, judge_dir: Path, device: str, pair_seed: int, split: str,
+                 progress: bool) -> tuple[dict, dict, list, dict]:
+    """(the run's config as a dict, its metrics, its notes, its per-pair outcomes) on `split`."""
+    from ..checkpoint import load_run
+    from ..data import synthfaces
+    from ..data.splits import load_split
+    from .judge import load_judge
+    from .lpips_metric import load_lpips
+    from .metrics import evaluate_model
+    from .table import check_judge
+
+    if _CACHE.get("judge_key") != (str(judge_dir), device):
+        _CACHE.update(judge_key=(str(judge_dir), device), judge=load_judge(judge_dir, device), lpips=load_lpips(device))
+    judge = _CACHE["judge"]
+    model, cfg = load_run(run, device)
+    check_judge(judge, cfg, run)
+    key = (cfg.data, split)
+    if _CACHE.get("data_key") != key:  # one data set in memory at a time
+        synth = cfg.data.source == "synthfaces"
+        _CACHE.update(data_key=key, splits=(load_split(cfg.data, split, progress=progress),
+                                            load_split(cfg.data, "train", progress=progress) if synth else None))
+    test, train = _CACHE["splits"]
+    renderer = synthfaces if cfg.data.source == "synthfaces" else None
+    kept: dict = {}
+    metrics, notes = evaluate_model(model, test, cfg.data.labels, judge, _CACHE["lpips"], pair_seed, train, renderer,
+                                    device, progress=progress, outcomes=kept)
+    return cfg.to_dict(), metrics, notes, kept
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)  # one core each: the workers share the machine's cores
+
+
+def evaluate_each(runs: list[Path], judge_dir: Path, device: str, pair_seed: int, split: str, progress: bool,
+                  workers: int = 1) -> list[tuple[dict, dict, list, dict]]:
+    """`evaluate_one` of every run, in the order of `runs`; `workers` > 1 (CPU only) runs them in that many processes."""
+    from tqdm.auto import tqdm
+
+    if workers <= 1 or len(runs) < 2 or str(device).startswith("cuda"):
+        return [evaluate_one(run, judge_dir, device, pair_seed, split, progress)
+                for run in tqdm(runs, desc="models", disable=not progress)]
+    context = multiprocessing.get_context("spawn")  # no forked OpenMP state
+    with ProcessPoolExecutor(min(workers, len(runs)), mp_context=context, initializer=_worker_init) as pool:
+        futures = {pool.submit(evaluate_one, run, judge_dir, device, pair_seed, split, False): i
+                   for i, run in enumerate(runs)}
+        done = {}
+        for future in tqdm(as_completed(futures), total=len(futures), desc="models", disable=not progress):
+            done[futures[future]] = future.result()
+    return [done[i] for i in range(len(runs))]

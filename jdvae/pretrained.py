@@ -209,7 +209,7 @@ def verify(folder: str | Path) -> dict[str, Any]:
             what = "truncated" if size < entry["bytes"] else "changed"
             raise JdvaeError(f"{path} is {what} ({size} bytes, {entry['bytes']} shipped); {restore}")
         if sha256(path) != entry["sha256"]:
-            raise JdvaeError(f"{path} was changed (its SHA-256 is not the one in {MANIFEST}); {restore}")
+            raise JdvaeError(f"{path} was changed: its SHA-256 is not the one in {MANIFEST}; {restore}")
     return manifest
 
 

@@ -1,0 +1,212 @@
+"""The shipped study (issue 19): `jdvae ship` on a smoke study, its manifest, tampering caught, figures drawn from it,
+notebooks falling back to it, damaged local weights named with their fix; and the committed quick study's seed-0
+numbers read again from the shipped weights (skips until pretrained/quick/ is committed)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from jdvae import pretrained
+from jdvae.checkpoint import load_run, read_config, weights_problem
+from jdvae.cli import main
+from jdvae.errors import JdvaeError
+from jdvae.evaluate.judge import ensure_judge, judge_config
+from jdvae.runs import run_name, study
+from jdvae.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = {"train.max_steps": 3, "train.threads": 1}
+SMOKE_MB = 100  # the smoke judge is a full-width ResNet-18 (43 MB); the quick study's files fit in 40
+FIGURES = ("table1.md", "table1.csv", "metrics.json", "claims.md", "fig2.png", "fig3.png", "explore_panel.png")
+# judge readings, in percent of pairs or images (metrics.json "units"); the rest are distances
+RATES = ("sr_minus", "sr_plus", "bca", "r_minus", "r_plus", "truth_add_read", "truth_remove_read", "donor_match",
+         "transfer_shape_acc", "transfer_ref_shape_acc")
+
+
+def cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A finished smoke study (its eight seed-0 runs and the judge), with one executed training notebook."""
+    folder = tmp_path_factory.mktemp("study") / "runs"
+    with pytest.MonkeyPatch.context() as mp:  # the same private cache as conftest's per-test fixture
+        mp.setenv("JDVAE_CACHE", str(tmp_path_factory.getbasetemp() / "jdvae-cache"))
+        configs = study("smoke", 1, overrides=SMOKE)
+        for cfg in configs:
+            train(cfg, folder / run_name(cfg), progress=False)
+        ensure_judge(judge_config("smoke", configs[0].data), folder / "judge", progress=False)
+    (folder / "notebooks").mkdir()
+    (folder / "notebooks" / "01_train_PA1-glasses-s0.ipynb").write_text(
+        json.dumps({"metadata": {"papermill": {"duration": 12.5}}, "cells": []}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def shipped(runs):
+    folder = runs.parent / "pretrained" / "smoke"
+    pretrained.ship(runs, folder, limit_mb=SMOKE_MB, log=lambda line: None)
+    return folder
+
+
+def copy(folder, tmp_path, name="copy"):
+    return Path(shutil.copytree(folder, tmp_path / name))
+
+
+def test_ship_copies_weights_configs_metrics_and_judge_with_a_manifest(runs, shipped):
+    manifest = json.loads((shipped / "manifest.json").read_text())
+    names = [run_name(cfg) for cfg in study("smoke", 1)]
+    expected = {f"{n}/{f}" for n in names for f in ("config.json", "model.safetensors", "metrics.csv", "done.json")}
+    expected |= {"judge/judge_config.json", "judge/judge.safetensors"}
+    on_disk = {str(p.relative_to(shipped)) for p in shipped.rglob("*") if p.is_file()}
+    assert set(manifest["files"]) == expected and on_disk == expected | {"manifest.json"}  # no state.pt, snapshots
+    for name, entry in manifest["files"].items():
+        assert entry["sha256"] == pretrained.sha256(runs / name) and entry["bytes"] == (runs / name).stat().st_size
+    assert manifest["total_bytes"] == sum(e["bytes"] for e in manifest["files"].values())
+    assert manifest["profile"] == "smoke" and manifest["seed"] == 0 and manifest["runs"] == names
+    assert manifest["command"] == f"jdvae reproduce --profile smoke --runs {runs} --set train.max_steps=3"
+    assert manifest["jdvae_commit"] == pretrained.git_commit() != ""
+    assert manifest["cpu"] == pretrained.cpu_model() and manifest["torch"]
+    wall = manifest["wall_seconds"]
+    assert wall["PA1-glasses-s0"]["seconds"] == 12.5 and "papermill" in wall["PA1-glasses-s0"]["source"]
+    assert wall["M2-glasses-s0"]["seconds"] > 0 and "metrics.csv" in wall["M2-glasses-s0"]["source"]
+    assert wall["judge"]["seconds"] > 0
+    assert pretrained.verify(shipped) == manifest
+    load_run(shipped / "PA1-glasses-s0")  # a shipped run folder loads like a local one
+
+
+def test_ship_refuses_an_unfinished_run_or_too_many_megabytes(runs, tmp_path, capsys):
+    study_copy = copy(runs, tmp_path)
+    (study_copy / "CCVAE-glasses-s0" / "done.json").unlink()
+    code, err = cli(capsys, "ship", "--runs", study_copy, "--out", tmp_path / "out")
+    assert code == 2 and len(err) == 1 and "CCVAE-glasses-s0 is missing or unfinished" in err[0]
+    assert not (tmp_path / "out").exists()
+    code, err = cli(capsys, "ship", "--runs", runs, "--out", tmp_path / "out", "--max-mb", "0.01")
+    assert code == 2 and len(err) == 1 and "over the 0.01 MB limit" in err[0]
+    (study_copy / "notes").mkdir()
+    code, err = cli(capsys, "ship", "--runs", runs, "--out", study_copy, "--max-mb", SMOKE_MB)  # never replaced
+    assert code == 2 and "is not a shipped folder" in err[0] and (study_copy / "notes").is_dir()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda data: data[:100] + bytes([data[100] ^ 1]) + data[101:], "was changed: its SHA-256"),
+    (lambda data: data[:-7], "is truncated"),
+])
+def test_a_changed_or_truncated_shipped_file_is_one_line_and_exit_2(shipped, tmp_path, capsys, damage, message):
+    folder = copy(shipped, tmp_path)
+    weights = folder / "PA1-glasses-s0" / "model.safetensors"
+    weights.write_bytes(damage(weights.read_bytes()))
+    with pytest.raises(JdvaeError, match=message):
+        pretrained.verify(folder)
+    code, err = cli(capsys, "reproduce", "--pretrained", folder, "--figures", tmp_path / "figs",
+                    "--runs", tmp_path / "executed")
+    assert code == 2 and len(err) == 1 and str(weights) in err[0] and "git checkout" in err[0]
+    assert not (tmp_path / "figs" / "table1.md").exists()
+
+
+def test_notebooks_use_the_local_runs_else_the_shipped_ones(runs, shipped, tmp_path, capsys):
+    assert pretrained.resolve_runs(str(runs), "smoke", pretrained=str(shipped)) == str(runs)
+    assert capsys.readouterr().out == ""
+    empty = tmp_path / "empty"
+    assert pretrained.resolve_runs(str(empty), "smoke", ["PA1"], "glasses", 0, str(shipped)) == str(shipped)
+    note = capsys.readouterr().out.strip().splitlines()
+    assert len(note) == 1 and "using the shipped smoke study" in note[0] and "PA1-glasses-s0" in note[0]
+    assert pretrained.resolve_runs(str(empty), "smoke", pretrained=str(tmp_path / "none")) == str(empty)
+    assert pretrained.resolve_runs(str(empty), "smoke", ["PA1"], seed=1, pretrained=str(shipped)) == str(empty)
+
+
+def test_a_finished_local_run_with_damaged_weights_names_the_fix(runs, tmp_path, capsys):
+    local = copy(runs, tmp_path)
+    weights = local / "PA1-glasses-s0" / "model.safetensors"
+    original = {k: v.clone() for k, v in load_file(str(weights)).items()}  # load_file maps the file: copy first
+    weights.write_bytes(weights.read_bytes()[:-50])
+    assert "truncated" in weights_problem(weights)
+    with pytest.raises(JdvaeError, match=r"truncated.*jdvae train --resume --out"):
+        pretrained.resolve_runs(str(local), "smoke", ["PA1"])
+    with pytest.raises(JdvaeError, match=r"--resume"):
+        load_run(weights.parent)
+    cfg = read_config(weights.parent)
+    with pytest.raises(JdvaeError, match=r"finished run is truncated.*--resume"):
+        train(cfg, weights.parent, progress=False)
+    train(cfg, weights.parent, resume=True, progress=False)  # rewritten from state.pt, not "nothing to do"
+    assert "rewritten from" in capsys.readouterr().out and weights_problem(weights) is None
+    rewritten = load_file(str(weights))
+    assert rewritten.keys() == original.keys() and all(torch.equal(rewritten[k], original[k]) for k in original)
+
+
+def test_header_check_accepts_whole_weights_and_names_what_is_wrong(runs, tmp_path):
+    good = runs / "M2-glasses-s0" / "model.safetensors"
+    assert weights_problem(good) is None
+    bad = tmp_path / "w.safetensors"
+    for data, message in [(b"", "no complete header"), (b"\xff" * 16, "no complete header"),
+                          ((4).to_bytes(8, "little") + b"{no}", "not JSON"),
+                          (good.read_bytes() + b"\0", "1 bytes too long")]:
+        bad.write_bytes(data)
+        assert message in weights_problem(bad)
+    assert weights_problem(tmp_path / "absent") == "missing"
+
+
+def test_figures_from_the_shipped_study_without_training(shipped, tmp_path):
+    before = {p: p.stat().st_mtime_ns for p in shipped.rglob("*")}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "jdvae", "reproduce", "--pretrained", str(shipped),
+                             "--figures", str(tmp_path / "figs"), "--runs", str(tmp_path / "executed")],
+                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert time.perf_counter() - t0 < 300
+    for name in FIGURES:
+        assert (tmp_path / "figs" / name).stat().st_size > 0, name
+    assert "SHA-256 verified" in result.stdout
+    assert {p: p.stat().st_mtime_ns for p in shipped.rglob("*")} == before  # nothing written into it
+    assert sorted(p.name for p in (tmp_path / "executed" / "notebooks").glob("*.ipynb")) == \
+        ["02_table1.ipynb", "03_fig2_swaps.ipynb", "04_fig3_multilabel.ipynb", "05_explore.ipynb"]
+    report = json.loads((tmp_path / "figs" / "metrics.json").read_text())
+    assert {Path(r["run"]).name for r in report["runs"]} == set(json.loads((shipped / "manifest.json").read_text())["runs"])
+
+
+def test_explorer_notebook_opens_on_the_shipped_run(shipped, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "out.ipynb"
+    subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "05_explore.ipynb"), str(out),
+                    "-p", "runs", str(tmp_path / "no-runs"), "-p", "profile", "smoke", "-p", "pretrained",
+                    str(shipped), "-p", "out", str(tmp_path / "figs"), "--no-progress-bar", "--log-level", "WARNING",
+                    "--cwd", str(tmp_path)], check=True, env=env, timeout=300)
+    printed = [line for c in json.loads(out.read_text())["cells"] for o in c.get("outputs", ())
+               for line in "".join(o.get("text", "")).splitlines() if "using the shipped" in line]
+    assert len(printed) == 1 and str(shipped) in printed[0]
+    assert (tmp_path / "figs" / "explore_panel.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_shipped_quick_study_reads_the_committed_seed0_numbers(tmp_path):
+    """The shipped weights and judge give the committed paper_figures/metrics.json readings: the same ones on the
+    CPU and torch that trained them, and no rate more than 0.5 points away elsewhere (CPU kernels differ)."""
+    folder = pretrained.default_folder("quick")
+    if not (folder / "manifest.json").is_file():
+        pytest.skip(f"no shipped study: {folder}/manifest.json is absent (`jdvae ship` writes it)")
+    from jdvae.evaluate.table import evaluate_runs
+
+    manifest = pretrained.verify(folder)
+    committed = {Path(r["run"]).name: r for r in json.loads((ROOT / "paper_figures" / "metrics.json").read_text())["runs"]
+                 if r["seed"] == 0}
+    report = evaluate_runs(folder, tmp_path, device="cpu", progress=False)
+    same_machine = (manifest["cpu"], manifest["torch"]) == (pretrained.cpu_model(), __import__("torch").__version__)
+    tolerance = 1e-9 if same_machine else 0.5
+    assert {Path(r["run"]).name for r in report["runs"]} == set(manifest["runs"])
+    for run in report["runs"]:
+        name = Path(run["run"]).name
+        assert name in committed, f"paper_figures/metrics.json has no seed-0 {name}; run `make figures`"
+        assert run["config"] == committed[name]["config"], f"{name}: the committed numbers come from another config"
+        for key, value in run["metrics"].items():
+            if key.split("/")[0] in RATES and value is not None:
+                assert abs(value - committed[name]["metrics"][key]) <= tolerance, (name, key, value)

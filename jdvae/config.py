@@ -208,16 +208,14 @@ PROFILES: dict[str, RunConfig] = {
         model=ModelConfig(image_size=32, width=0.125, z_dim=16, u_dim=4),
         train=TrainConfig(epochs=1, batch_size=32, checkpoint_minutes=1.0, precision="fp32"),
     ),
-    # The CPU default: SynthFaces 32 px (glasses stay legible), widths / 4. The budget is compute, the same
-    # for every model: 1 600 steps of batch 64 (about 5 epochs), what fits a 45-minute study on two cores;
-    # warm-up + cosine from lr 2e-3 and an EMA of the weights (docs/profiles.md). Its validity gates were
-    # checked on the validation split only (docs/learning_curves.md).
+    # The CPU default: SynthFaces 32 px (glasses stay legible), widths / 4, lr 1e-3 divided by 10 after 80 % of
+    # the steps, 8 000 steps. A study of 1 600 steps of batch 64 (cosine, EMA) fits in about an hour here but
+    # fails one validity gate on validation pairs (docs/learning_curves.md), so this profile stays.
     "quick": RunConfig(
         profile="quick",
         data=DataConfig(image_size=32, n_train=20000, n_val=2000, n_test=2000),
         model=ModelConfig(image_size=32, width=0.25),
-        train=TrainConfig(epochs=20, max_steps=1600, batch_size=64, lr=2e-3, lr_schedule="cosine", warmup=0.05,
-                          ema=0.995, precision="fp32"),
+        train=TrainConfig(epochs=20, max_steps=8000, batch_size=32, lr=1e-3, lr_drop_at=0.8, precision="fp32"),
     ),
     # The paper's setting: 128 px, full widths, 200 epochs; for a GPU.
     "paper": RunConfig(

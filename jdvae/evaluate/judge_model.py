@@ -59,7 +59,7 @@ class JudgeConfig:
 
 _BUDGETS: dict[str, dict[str, Any]] = {  # profile -> JudgeConfig fields
     "smoke": dict(epochs=1, max_images=256, lr=1e-3, batch_size=32, fade_share=0.5),
-    "quick": dict(maxpool=False, width=32, epochs=3, max_images=None, lr=2e-3, batch_size=64, fade_share=0.5),
+    "quick": dict(maxpool=False, epochs=3, max_images=None, lr=2e-3, batch_size=64, fade_share=0.5),
     "paper": dict(arch="resnet50", epochs=10, max_images=None, lr=1e-4, batch_size=64, fade_share=0.5),
 }
 

@@ -199,14 +199,17 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
         f"{jobs} job(s) at a time; runs in {runs}, figures in {figures}"
         + "".join(f"; --set {k}={v}" for k, v in (overrides or {}).items()))
 
-    def step(job: Job, threads: int | None = None, share_file: Path | None = None, watch: StudyWatch | None = None) -> None:
+    def step(job: Job, threads: int | None = None, share_file: Path | None = None,
+             watch: StudyWatch | None = None) -> None:
         if watch is not None:
             watch.start(job.title)
+        ok = False
         try:
             seconds = _execute(job, threads, share_file, watch.progress_file(job.title) if watch else None)
+            ok = True
         finally:
             if watch is not None:
-                watch.finish(job.title)
+                watch.finish(job.title, ok)
         (watch.log if watch else log)(f"  done  {job.title:<32} {_fmt(seconds)}   (elapsed {_fmt(time.perf_counter() - t_start)})")
 
     step(Job("data overview", "00_data.ipynb", common[:3] + (("out", str(figures)),), executed / "00_data.ipynb"))

@@ -67,13 +67,13 @@ class StudyWatch:
             self.queued.remove(title)
             self.running[title] = time.monotonic()
 
-    def finish(self, title: str, seconds: float | None = None) -> None:
+    def finish(self, title: str, ok: bool = True) -> None:
+        """The job ended; only a job that succeeded lends its duration to the estimates of the queued ones."""
         with self.lock:
             start = self.running.pop(title, None)
             self.done += 1
-            if seconds is None and start is not None:
-                seconds = time.monotonic() - start
-            if seconds is not None:
+            seconds = time.monotonic() - start if start is not None else None
+            if ok and seconds is not None:
                 self.durations.setdefault(self.kinds.get(title, ""), []).append(seconds)
             self.progress_file(title).unlink(missing_ok=True)
 

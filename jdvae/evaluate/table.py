@@ -148,8 +148,8 @@ def evaluate_runs(runs_dir: str | Path, out: str | Path, judge_dir: str | Path |
     lp = load_lpips(device)
     judge = _get_judge(judge_dir, read_config(runs[0]), device, progress)  # trained here once when missing
     results, per_pair = [], {}
-    for run, (config, m, notes, kept) in zip(runs, evaluate_each(runs, judge_dir, device, pair_seed, split,
-                                                                  progress, workers)):
+    evaluated = evaluate_each(runs, judge_dir, device, pair_seed, split, progress, workers, judge=judge, lpips=lp)
+    for run, (config, m, notes, kept) in zip(runs, evaluated):
         cfg = RunConfig.from_dict(config)
         tag = f"run{len(results)}"
         per_pair.update({f"{tag}|{k}": v for k, v in kept.items()})

@@ -30,15 +30,16 @@ def tiny(**changes):
 
 def test_each_profile_builds_the_network_it_names():
     """paper: a ResNet-50 trunk (2048 features); quick: a ResNet-18 (512 features, 2 blocks a stage) whose first stage
-    sees 16x16 maps at 32 px; width 32 halves every stage (256 features)."""
+    sees 16x16 maps at 32 px at base width 32 (256 features); width 64 is torchvision's layout (512)."""
     paper = Judge(judge_config("paper"), feature_head=False)
     assert isinstance(paper.trunk.layer1[0], Bottleneck) and paper.head.in_features == 2048
     quick = Judge(judge_config("quick"), feature_head=True).eval()
-    assert isinstance(quick.trunk.layer1[0], BasicBlock) and quick.head.in_features == 512
-    narrow = Judge(judge_config("quick", width=32), feature_head=True).eval()
-    assert [len(getattr(narrow.trunk, f"layer{i}")) for i in range(1, 5)] == [2, 2, 2, 2]
-    assert narrow.trunk.conv1.out_channels == 32 and narrow.head.in_features == 256
-    assert narrow(torch.zeros(2, 3, 32, 32))[0].shape == (2, 2)
+    assert isinstance(quick.trunk.layer1[0], BasicBlock) and quick.head.in_features == 256
+    assert [len(getattr(quick.trunk, f"layer{i}")) for i in range(1, 5)] == [2, 2, 2, 2]
+    assert quick.trunk.conv1.out_channels == 32
+    wide = Judge(judge_config("quick", width=64), feature_head=True).eval()
+    assert wide.trunk.conv1.out_channels == 64 and wide.head.in_features == 512
+    assert wide(torch.zeros(2, 3, 32, 32))[0].shape == (2, 2)
     x = torch.zeros(2, 3, 32, 32)
     seen = []
     quick.trunk.layer1.register_forward_hook(lambda mod, inp, out: seen.append(out.shape[-1]))

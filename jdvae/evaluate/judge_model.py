@@ -40,7 +40,9 @@ class JudgeConfig:
     regression_weight: float = 1.0  # weight of the frame colour and tint squared errors beside the shape loss
     blurred_features: bool = True  # the feature head also learns from the blurred images (False: sharp ones only)
     fade_share: float = 0.0  # share of labelled images shown with the label faded to a strength ~ U(0, 1) ...
-    fade_threshold: float = 0.3  # ... and read as present from this strength on (SynthFaces; docs/decisions.md)
+    # ... and read as present from this strength on (SynthFaces): where an unfaded quick judge reads half of the faded
+    # validation faces (`jdvae judge --fade-share 0 --calibrate-fade`, docs/decisions.md)
+    fade_threshold: float = 0.325
     data: DataConfig = field(default_factory=DataConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,7 +61,7 @@ class JudgeConfig:
 
 _BUDGETS: dict[str, dict[str, Any]] = {  # profile -> JudgeConfig fields
     "smoke": dict(epochs=1, max_images=256, lr=1e-3, batch_size=32, fade_share=0.5),
-    "quick": dict(maxpool=False, epochs=3, max_images=None, lr=2e-3, batch_size=64, fade_share=0.5),
+    "quick": dict(maxpool=False, width=32, epochs=3, max_images=None, lr=2e-3, batch_size=64, fade_share=0.5),
     "paper": dict(arch="resnet50", epochs=10, max_images=None, lr=1e-4, batch_size=64, fade_share=0.5),
 }
 

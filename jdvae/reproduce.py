@@ -136,13 +136,17 @@ def check_reusable(runs: Path, configs: list[RunConfig], profile_name: str) -> N
                          f"{stale[0]}; give this setting its own --runs and --figures, or delete them to retrain")
 
 
+def _side_by_side(device: str) -> int:
+    """Processes run side by side by default: one on a GPU, one per core (up to two) on a CPU."""
+    return 1 if device.startswith("cuda") else max(1, min(2, os.cpu_count() or 1))
+
+
 def figure_jobs(runs: Path, figures: Path, device: str, profile_name: str, executed: Path) -> list[Job]:
     """Notebooks 02-05 on the runs in `runs`: Table 1 and claims, Fig. 2, Fig. 3, the explorer panel.
 
     On a CPU, Table 1 evaluates the runs in one process per core (up to two); the table is the same."""
     params = (("runs", str(runs)), ("out", str(figures)), ("device", device), ("profile", profile_name))
-    workers = 1 if device.startswith("cuda") else max(1, min(2, os.cpu_count() or 1))
-    return [Job("Table 1 and claims", "02_table1.ipynb", params + (("workers", workers),), executed / "02_table1.ipynb"),
+    return [Job("Table 1 and claims", "02_table1.ipynb", params + (("workers", _side_by_side(device)),), executed / "02_table1.ipynb"),
             Job("Fig. 2 swaps", "03_fig2_swaps.ipynb", params, executed / "03_fig2_swaps.ipynb"),
             Job("Fig. 3 glasses and beard", "04_fig3_multilabel.ipynb", params, executed / "04_fig3_multilabel.ipynb"),
             Job("explorer panel", "05_explore.ipynb", params, executed / "05_explore.ipynb")]
@@ -193,7 +197,7 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
     executed = check_writable(runs / "notebooks")
     device = str(resolve_device(device))  # notebooks get a concrete device
     cuda = device.startswith("cuda")
-    jobs = jobs or (1 if cuda else max(1, min(2, os.cpu_count() or 1)))
+    jobs = jobs or _side_by_side(device)
     threads = None if cuda or jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
     common = (("profile", profile_name), ("data", data or configs[0].data.source),
               ("celeba_root", celeba_root or ""), ("device", device), ("overrides", format_overrides(overrides)))

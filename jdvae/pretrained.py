@@ -22,11 +22,10 @@ from .config import diff
 from .errors import JdvaeError
 from .evaluate.judge import CONFIG_FILE, WEIGHTS_FILE
 from .io import atomic_write_json
-from .runs import make_config, run_name, study
+from .runs import PROJECT_ROOT as ROOT, make_config, run_name, study
 from .train import IGNORED_ON_RESUME
 from .weights import sha256
 
-ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = "manifest.json"
 RUN_FILES = (ckpt.CONFIG, ckpt.WEIGHTS, ckpt.METRICS, ckpt.DONE)
 JUDGE_FILES = (CONFIG_FILE, WEIGHTS_FILE)

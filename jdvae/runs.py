@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+from pathlib import Path
 from typing import Any, Iterable
 
 from .config import RunConfig, field_type, override, profile, split_optional
 from .errors import JdvaeError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the checkout: notebooks/, paper_figures/, runs/
 
 # Fields each run of the study sets itself; a study-wide override may change any other.
 STUDY_FIELDS = ("model.name", "model.adain", "model.tokens", "data.labels", "model.n_labels", "train.seed",
@@ -120,3 +124,12 @@ def check_parameters(values: dict[str, Any], types: dict[str, type | tuple[type,
             from .errors import JdvaeError
             raise JdvaeError(f"notebook parameter {name}={value!r} should be {want}, not {type(value).__name__}; "
                              f"pass it with papermill -p {name} <{want}> (-r for raw Python values)")
+
+
+def work_in_project_root() -> Path:
+    """Make a notebook's relative paths ("runs/quick", "paper_figures") the project's: JupyterLab starts the
+    kernel in notebooks/, papermill where it is called; from notebooks/, move to the project root."""
+    if Path.cwd().resolve() == PROJECT_ROOT / "notebooks":
+        os.chdir(PROJECT_ROOT)
+        print(f"working in {PROJECT_ROOT}: relative paths name the project's folders")
+    return Path.cwd()

@@ -1,6 +1,7 @@
 """--set FIELD=VALUE: every value checked against its field's declared type, on every path (train, reproduce,
 notebooks); the study's overrides reach every training and the judge's data. Nothing here trains."""
 import json
+from pathlib import Path
 from dataclasses import replace
 
 import pytest
@@ -191,3 +192,13 @@ def test_reproduce_refuses_a_stale_run_folder_before_any_notebook(tmp_path, caps
                     str(tmp_path / "fig"), "--set", "data.seed=3")
     assert code == 2 and len(err) == 1 and "data.seed: 0 != 3" in err[0], err
     assert not (runs / "notebooks").exists()
+
+
+def test_a_notebook_started_in_notebooks_works_in_the_project_root(monkeypatch, tmp_path, capsys):
+    from jdvae.runs import PROJECT_ROOT, work_in_project_root
+
+    monkeypatch.chdir(PROJECT_ROOT / "notebooks")  # where JupyterLab starts a kernel
+    assert work_in_project_root() == PROJECT_ROOT
+    assert Path.cwd() == PROJECT_ROOT and "relative paths" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)  # papermill --cwd elsewhere: left where it is
+    assert work_in_project_root() == tmp_path.resolve() and Path.cwd() == tmp_path.resolve()

@@ -22,14 +22,14 @@ from typing import Any
 from . import checkpoint as ckpt
 from .config import RunConfig, diff
 from .errors import JdvaeError
-from .runs import format_overrides, run_name, study
+from .runs import PROJECT_ROOT, format_overrides, run_name, study
 from .io import check_writable
 from .progress import ENV as PROGRESS_ENV
 from .threads import ENV as THREADS_ENV, shares, write_share
 from .train import IGNORED_ON_RESUME, resolve_device
 from .watch import StudyWatch
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = PROJECT_ROOT / "notebooks"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from .config import RunConfig, field_type, override, profile, split_optional
+from .config import MODEL_SETTINGS, RunConfig, field_type, override, profile, split_optional
 from .errors import JdvaeError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the checkout: notebooks/, paper_figures/, runs/
@@ -64,10 +64,11 @@ def format_overrides(overrides: dict[str, Any] | None) -> str:
 def make_config(model: str, profile_name: str = "quick", labels: str | tuple[str, ...] = "glasses",
                 seed: int = 0, data: str | None = None, celeba_root: str | None = None,
                 adain: bool = True, tokens: bool = True, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """The RunConfig of one run: a profile plus the study's choices plus any dotted-field overrides."""
+    """The RunConfig of one run: a profile, the profile's settings for `model` (config.MODEL_SETTINGS), the
+    study's choices, then any dotted-field overrides."""
     if isinstance(labels, str):
         labels = tuple(s.strip() for s in labels.split(",") if s.strip())
-    changes: dict[str, Any] = {"model.name": model, "data.labels": tuple(labels), "model.n_labels": len(labels),
+    changes: dict[str, Any] = {**MODEL_SETTINGS.get(profile_name, {}).get(model, {}), "model.name": model, "data.labels": tuple(labels), "model.n_labels": len(labels),
                                "train.seed": seed, "model.adain": adain, "model.tokens": tokens}
     if celeba_root:
         changes["data.celeba_root"] = celeba_root

@@ -157,6 +157,16 @@ def test_study_overrides_reach_every_training_and_the_judge_data():
         assert replace(cfg.data, labels=judge_data.labels) == judge_data
 
 
+def test_a_profile_setting_for_one_model_reaches_that_model_only_and_yields_to_set():
+    quick = {run_name(c): c.train.lr for c in study("quick")}
+    assert quick.pop("CCVAE-glasses-s0") == 1e-3
+    assert set(quick.values()) == {profile("quick").train.lr} and profile("quick").train.lr != 1e-3
+    assert {c.train.lr for c in study("smoke")} == {profile("smoke").train.lr}  # no setting for this profile
+    assert make_config("CCVAE", "quick", overrides={"train.lr": 5e-4}).train.lr == 5e-4
+    args = build_parser().parse_args(["train", "--model", "CCVAE", "--out", "x"])
+    assert build_config(args).train.lr == 1e-3  # `jdvae train` builds the study's config
+
+
 def test_runs_and_judge_from_another_setting_are_refused_not_reused(tmp_path):
     old = study("smoke")
     new = study("smoke", overrides={"data.seed": 3})

@@ -7,10 +7,10 @@ from jdvae.cli import main
 from jdvae.evaluate.judge_seeds import report, sr_gaps
 
 
-def table(values, runs=("runs/quick/PA1-glasses-s0",), pair_seed=0):
-    rows = [{"section": s, "label": l, "model": m, "sr_minus": a, "sr_plus": b}
+def table(values, runs=("runs/quick/PA1-glasses-s0",), pair_seed=0, pairs=572):
+    rows = [{"section": s, "label": l, "model": m, "sr_minus": a, "sr_plus": b, "pairs": pairs}
             for (s, l, m), (a, b) in values.items()]
-    return {"rows": rows, "runs": list(runs), "pair_seed": pair_seed}
+    return {"rows": rows, "runs": [{"run": r, "metrics": {"sr_minus/glasses": sum(v[0] for v in values.values())}} for r in runs], "pair_seed": pair_seed}
 
 
 A = {("glasses", "glasses", "PA1"): (99.0, 95.0), ("glasses+beard", "beard", "PA1"): (80.0, None)}
@@ -24,7 +24,7 @@ def test_gaps_pair_the_same_rows_and_skip_a_missing_rate():
 
 
 def test_tables_of_other_runs_or_pairs_are_refused(tmp_path, capsys):
-    for other in (table(B, pair_seed=1), table(B, runs=("runs/x/PA1-glasses-s0",))):
+    for other in (table(B, pair_seed=1), table(B, runs=("runs/x/PA1-glasses-s0",)), table(B, pairs=1190)):
         (tmp_path / "a.json").write_text(json.dumps(table(A)))
         (tmp_path / "b.json").write_text(json.dumps(other))
         assert main(["compare-judges", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 2

@@ -28,7 +28,11 @@ def _read(path: str | Path) -> dict:
 
 def sr_gaps(a: dict, b: dict) -> list[dict]:
     """One row per (section, label, model, rate) present in both tables: the two values and their gap."""
-    if (a.get("pair_seed"), a["runs"]) != (b.get("pair_seed"), b["runs"]):
+    def scored(t: dict):
+        return t.get("pair_seed"), sorted(r["run"] for r in t["runs"]), sorted(
+            (r["section"], r["label"], r["model"], r.get("pairs")) for r in t["rows"])
+
+    if scored(a) != scored(b):
         raise JdvaeError("the two tables score different runs or pairs; evaluate the same --runs with the same "
                          "--pair-seed and --split, once per judge")
     rows_a, rows_b = _rows(a), _rows(b)

@@ -245,3 +245,12 @@ def test_table_shows_validity_rates_and_intervals_and_gates_feature_transfer():
     weak = {**rep, "judge": study(features={"shape_acc": 35.0, "colour_mae": 0.2, "tint_mae": 0.3})[0]["judge"]}
     text = table_markdown(rep["rows"], weak)
     assert "shape acc %" not in text and "feature-transfer columns omitted" in text and "35.0 %" in text
+
+
+def test_a_rate_just_under_the_gate_prints_with_its_count_not_as_the_gate():
+    from jdvae.evaluate.gates import invalid
+
+    row = {"r_plus": 100 * 1077 / 1197, "r_minus": 99.5, "pairs": 1197.0}
+    why = invalid(row, "CCVAE2", "glasses")
+    assert "R(+) 89.97 % (1077 of 1197 pairs)" in why and "R(−)" not in why
+    assert invalid(dict(row, r_plus=100 * 1078 / 1197), "CCVAE2", "glasses") is None  # 90.06 % passes

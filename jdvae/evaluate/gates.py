@@ -118,7 +118,10 @@ def invalid(row: dict | None, model: str, label: str) -> str | None:
     rates = {"R(+)": row.get("r_plus"), "R(−)": row.get("r_minus")}
     if None in rates.values():
         return f"{model} [{label}] has no validity rates R(±) (evaluate it again)"
-    low = [f"{k} {v:.1f} %" for k, v in rates.items() if v < MIN_RECON_READ]
+    # two decimals and the count: a rate just under the gate must not print as the gate itself ("90.0 %, below 90 %")
+    pairs = row.get("pairs")
+    low = [f"{k} {v:.2f} %" + (f" ({round(v * pairs / 100)} of {round(pairs)} pairs)" if pairs else "")
+           for k, v in rates.items() if v < MIN_RECON_READ]
     if low:
         return (f"{model} cannot draw {label} as the judge reads it: {' and '.join(low)} of its plain "
                 f"reconstructions read right, below {MIN_RECON_READ:.0f} %")

@@ -231,8 +231,8 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
                   ("adain", cfg.model.adain), ("tokens", cfg.model.tokens), ("threads", threads or 0),
                   ("out", str(runs / name))) + common
         pending.append(Job(f"train {name}", "01_train.ipynb", params, executed / f"01_train_{name}.ipynb"))
-    # Joy et al.'s CCVAE goes last: alone at the end it takes the freed core too (3 000-step study on 2 cores:
-    # 184 images/s beside another training, about 250 alone on two threads; docs/benchmarks.md)
+    # Joy et al.'s CCVAE goes last: alone at the end it takes the freed core too (3 600-step study on 2 cores:
+    # about 280 images/s beside another training, 345-405 alone on two threads; its metrics.csv)
     pending.sort(key=lambda job: dict(job.parameters)["model"] == "CCVAE")
     judge_dir = runs / "judge"
     if not (judge_dir / "judge.safetensors").exists() or judge_differences(judge_dir, profile_name, configs[0]):

@@ -139,7 +139,7 @@ def test_threshold_within_its_interval_is_not_distinguishable():
 def test_model_whose_reconstructions_read_without_glasses_is_not_measurable_naming_it():
     s = study(CCVAE2=dict(r_plus=40.0))
     c = verdict(s, SR_PLUS)
-    assert c["verdict"] == NA and "CCVAE2" in c["why"] and "R(+) 40.0 %" in c["why"]
+    assert c["verdict"] == NA and "CCVAE2" in c["why"] and "R(+) 40.00 %" in c["why"]
     assert verdict(s, TOKENS)["verdict"] == HOLDS  # CCVAE2 plays no part there
 
 

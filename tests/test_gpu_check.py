@@ -24,8 +24,8 @@ def _module():
     return module
 
 
-def _run(tmp_path, *args, timeout=600):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "JDVAE_CACHE": str(tmp_path / "cache")}
+def _run(tmp_path, *args, timeout=600, **extra_env):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "JDVAE_CACHE": str(tmp_path / "cache"), **extra_env}
     cmd = [sys.executable, str(SCRIPT), "--device", "cpu", "--tiny", "--work", str(tmp_path / "work"), *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
@@ -93,7 +93,9 @@ def test_a_failing_section_fails_the_check_and_is_named(tmp_path):
 
 
 def test_a_section_past_its_deadline_is_killed_and_reported(tmp_path):
-    result = _run(tmp_path, "--sections", "tests", "--budget", "8", timeout=120)  # 2 s for the tests
+    # the tests section gets its 5-second floor; the stand-in test sleeps 90 s, whatever this machine's speed
+    result = _run(tmp_path, "--sections", "tests", "--budget", "8", "--tests-k", "overrun_stand_in", timeout=120,
+                  JDVAE_GPU_CHECK_OVERRUN="90")
     assert result.returncode == 1
     report = json.loads((tmp_path / "work" / "gpu.json").read_text())
     assert report["tests"]["timed_out"] and not report["tests"]["ok"] and report["complete"]

@@ -170,6 +170,9 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
                          f"use more images or a smaller batch")
     total = cfg.train.epochs * steps_per_epoch
     if cfg.train.max_steps:
+        if cfg.train.max_steps > total and rank == 0:
+            print(f"{out}: train.max_steps={cfg.train.max_steps} is more than train.epochs={cfg.train.epochs} allow "
+                  f"({total} steps of {steps_per_epoch}); the run stops at {total}: raise train.epochs for more")
         total = min(total, cfg.train.max_steps)
     end = total if stop_after is None else min(total, step + stop_after)
     precision = resolve_precision(cfg.train.precision, dev)  # bf16 autocast of the forward pass, or fp32

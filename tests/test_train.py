@@ -1,5 +1,6 @@
 """Trainer: exact resume, learning, refusal of foreign folders, NaN stop, torchrun with two processes."""
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -49,6 +50,12 @@ def test_ema_run_resumes_exactly_and_saves_the_average(tmp_path):
     raw, ema = state["model"], state["ema"]
     assert any(not torch.equal(raw[k], wa[k]) for k in wa)  # the saved model is the average, not the last step
     assert all(torch.equal(ema[k], wa[k]) for k in wa)
+
+
+def test_more_steps_than_the_epochs_allow_says_where_the_run_stops(tmp_path, capsys):
+    train(smoke(**{"train.epochs": 1, "train.max_steps": 10}), tmp_path / "r", progress=False)  # 4 steps per epoch
+    assert "train.max_steps=10 is more than train.epochs=1 allow (4 steps of 4); the run stops at 4" in capsys.readouterr().out
+    assert json.loads((tmp_path / "r" / "done.json").read_text())["steps"] == 4
 
 
 def test_lr_schedules_at_their_boundaries():

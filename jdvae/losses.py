@@ -71,8 +71,11 @@ def eq4_loss(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, cfg: Tra
 
 
 def _ccvae_bound(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, recon: Tensor,
-                 alpha: float, beta: float) -> tuple[Tensor, dict]:
-    """Joy et al.'s bound: labelled rows weight the ELBO by q(y|u)/q(y|x); unlabelled rows sum over y exactly."""
+                 alpha: float, beta: float, const: float = 0.0) -> tuple[Tensor, dict]:
+    """Joy et al.'s bound: labelled rows weight the ELBO by q(y|u)/q(y|x); unlabelled rows sum over y exactly.
+
+    `const` is the likelihood's constant per image on the loss's scale. It moves no gradient by itself, but on a
+    labelled row w multiplies it, so it sets how hard the bound pulls on w (as in Joy et al.'s code, which keeps it)."""
     sup = supervised.float()
     labelled_rows = supervised.bool()  # (B,)
     kl_z = gaussian_kl(out.mu_z.float(), out.logvar_z.float())
@@ -84,10 +87,10 @@ def _ccvae_bound(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, reco
     w = torch.exp(torch.where(labelled_rows, log_qyu - log_qyx, torch.zeros_like(log_qyu)))
     kl_u_true = (one_hot_like(y, kl_u) * kl_u).sum((-1, -2))
     K = kl_u.shape[1]
-    labelled = w * (recon + beta * (kl_z + kl_u_true + log_qyu)) - alpha * log_qyx + beta * K * LOG2
+    labelled = w * (recon + const + beta * (kl_z + kl_u_true + log_qyu)) - alpha * log_qyx + beta * K * LOG2
     log_q = out.logits_y.float().log_softmax(-1)  # (B, K, 2)
     q = log_q.exp()
-    unlabelled = recon + beta * (kl_z + (q * (kl_u + log_q + LOG2)).sum((-1, -2)))
+    unlabelled = recon + const + beta * (kl_z + (q * (kl_u + log_q + LOG2)).sum((-1, -2)))
     total = torch.where(labelled_rows, labelled, unlabelled).mean()
     n_sup = sup.sum().clamp(min=1)
     terms = {"loss": total.item(), "recon": recon.mean().item(), "kl_z": kl_z.mean().item(),
@@ -107,9 +110,11 @@ def laplace_reconstruction(x_hat: Tensor, x: Tensor) -> Tensor:
 
 
 def joy_loss(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, cfg: TrainConfig) -> tuple[Tensor, dict]:
-    """CCVAE: Joy et al.'s own objective (Laplace likelihood of scale 1, unit weights), divided by N pixels."""
+    """CCVAE: Joy et al.'s own objective (Laplace likelihood of scale 1, unit weights), divided by N pixels, with
+    the Laplace constant log 2 per pixel kept as their code keeps it: without it CCVAE's classifier collapsed at
+    every lr tried (docs/learning_curves.md)."""
     n = x[0].numel()
-    return _ccvae_bound(out, x, y, supervised, laplace_reconstruction(out.x_hat, x), 1.0 / n, 1.0 / n)
+    return _ccvae_bound(out, x, y, supervised, laplace_reconstruction(out.x_hat, x), 1.0 / n, 1.0 / n, const=LOG2)
 
 
 def one_hot_like(y: Tensor, ref: Tensor) -> Tensor:

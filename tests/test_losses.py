@@ -135,3 +135,26 @@ def test_an_overflowing_labelled_term_never_reaches_an_unlabelled_row():
     total.backward()
     assert torch.isfinite(samples.grad).all()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_ccvae_keeps_the_laplace_constant_inside_the_w_weighted_term():
+    """Joy et al.'s bound with log 2 per pixel kept (their code keeps it): on a labelled row it enters multiplied by
+    w = q(y|u)/q(y|x), so it changes the loss by w log 2 there and by log 2 on an unlabelled row, and it pulls on w."""
+    from jdvae.losses import LOG2, _ccvae_bound, _label_log_probs, laplace_reconstruction
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name="CCVAE", image_size=32, width=0.125, z_dim=8))
+    x, y = torch.rand(3, 3, 32, 32) * 2 - 1, torch.tensor([[1], [0], [0]])
+    sup = torch.tensor([True, True, False])
+    out = model(x, y, sup, n_class_samples=4)
+    total, terms = loss_for("joy")(out, x, y, sup, TrainConfig())
+    n = x[0].numel()
+    without, terms0 = _ccvae_bound(out, x, y, sup, laplace_reconstruction(out.x_hat, x), 1.0 / n, 1.0 / n)
+    with torch.no_grad():
+        log_qyu = _label_log_probs(out.logits_y, y).sum(-1)
+        log_qyx = (torch.logsumexp(_label_log_probs(out.logits_y_samples, y), 0) - math.log(4)).sum(-1)
+        w = torch.where(sup, (log_qyu - log_qyx).exp(), torch.ones(3))
+    assert (total - without).item() == pytest.approx((w * LOG2).mean().item(), rel=1e-5)
+    assert terms["recon"] == terms0["recon"]  # the logged reconstruction stays the mean |x - x̂| / 2
+    grad = torch.autograd.grad(total - without, out.logits_y_samples, retain_graph=True)[0]
+    assert grad[:, :2].abs().sum() > 0 and grad[:, 2].abs().sum() == 0  # through w, on labelled rows only

@@ -53,7 +53,7 @@ def report(path_a: str | Path, path_b: str | Path, limit: float = LIMIT) -> tupl
     gaps = sr_gaps(a, b)
     if not gaps:
         raise JdvaeError("the two tables share no model with a success rate; are they from the same runs?")
-    lines = [f"| section | label | model | rate | judge A | judge B | gap |", "|---|---|---|---|---|---|---|"]
+    lines = ["| section | label | model | rate | judge A | judge B | gap |", "|---|---|---|---|---|---|---|"]
     for g in gaps:
         mark = " **over**" if g["gap"] > limit else ""
         lines.append(f"| {g['section']} | {g['label']} | {g['model']} | {g['rate']} | {g['a']:.1f} | {g['b']:.1f} "

@@ -16,7 +16,7 @@ import torch
 
 
 def _additions(run: Path, label: str, n: int):
-    """(faces without the label, the model's additions, donors) for the first `n` validation pairs."""
+    """(faces without the label, the model's additions to them) for the first `n` validation pairs."""
     from jdvae.checkpoint import load_run
     from jdvae.data.splits import load_split
     from jdvae.evaluate.metrics import _decode_all, _encode_all
@@ -32,7 +32,7 @@ def _additions(run: Path, label: str, n: int):
     lat = _encode_all(model, val.images[idx], torch.from_numpy(val.labels[idx]).float(), "cpu", 128)
     added = _decode_all(model, exchanged(lat.take(np.arange(len(g), 2 * len(g))), lat.take(np.arange(len(g))), k, 1.0),
                         "cpu", 128)
-    return val.images[w], added, val.images[g]
+    return val.images[w], added
 
 
 def main() -> None:
@@ -52,9 +52,9 @@ def main() -> None:
     from jdvae.evaluate.judge import load_judge
 
     torch.set_num_threads(1)
-    faces, added, _ = _additions(args.run, args.label, args.pairs)
+    faces, added = _additions(args.run, args.label, args.pairs)
     probs = [load_judge(j).prob(added, args.label).numpy() for j in args.judges]  # 2 x (P,)
-    yes = [p > 0.5 for p in probs]
+    yes = [q > 0.5 for q in probs]
     rows = {"both read glasses": np.flatnonzero(yes[0] & yes[1]),
             "the judges split": np.flatnonzero(yes[0] != yes[1]),
             "neither reads glasses": np.flatnonzero(~yes[0] & ~yes[1])}

@@ -10,7 +10,8 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 from jdvae.config import DataConfig, profile
 from jdvae.errors import JdvaeError
 from jdvae.evaluate import judge as judge_module
-from jdvae.evaluate.judge_inputs import augment, bare_images, fade, gaussian_blur, training_subset
+from jdvae.evaluate.judge_inputs import (augment, averaged_label_images, bare_images, fade, gaussian_blur,
+                                        training_subset, use_averaged)
 from jdvae.schedules import warmup_cosine as lr_at
 from jdvae.evaluate.judge import (WEIGHTS_FILE, Judge, JudgeConfig, ensure_judge, judge_config, load_judge,
                                   save_judge, stale_fields, train_judge)
@@ -132,6 +133,36 @@ def test_bare_images_remove_only_the_label(tmp_path):
         want = synthfaces.render(synthfaces.without_label(synthfaces.subset(f, keep[has]), name), 32)
         assert np.array_equal(bare[name][has], want) and not np.array_equal(want, images[keep][has])
     assert bare_images(images, labels, None, keep, ("glasses",), 32) == {}
+
+
+def test_averaged_labels_mix_the_donors_glasses_and_keep_the_face():
+    from jdvae.data import synthfaces
+    f = synthfaces.sample_factors(0, np.arange(60))
+    labels = synthfaces.labels_of(f, ("glasses",))
+    has = np.flatnonzero(labels[:, 0] == 1)
+    assert len(has) >= 3
+    one = np.sort(np.concatenate([has[:1], np.flatnonzero(labels[:, 0] == 0)[:5]]))  # a single face with glasses
+    alone = averaged_label_images(labels[one], f, one, ("glasses",), 32, n_donors=3, seed=0)["glasses"]
+    row = int(np.flatnonzero(labels[one, 0] == 1)[0])
+    own = synthfaces.render(synthfaces.subset(f, one[row:row + 1]), 32)[0]
+    assert np.array_equal(alone[row], own)  # its only donor is itself: the mean of three copies of its glasses
+    assert not alone[labels[one, 0] == 0].any()  # faces without the label are never filled
+    many = averaged_label_images(labels, f, np.arange(60), ("glasses",), 32, n_donors=8, seed=0)["glasses"]
+    bare = synthfaces.render(synthfaces.without_label(synthfaces.subset(f, has), "glasses"), 32).astype(int)
+    diff = np.abs(many[has].astype(int) - bare).sum(-1)  # (N, S, S): where the averaged glasses change the face
+    assert (diff > 0).any(axis=(1, 2)).all()  # every face gains something
+    assert not np.array_equal(many[has], synthfaces.render(synthfaces.subset(f, has), 32))  # not its own glasses
+
+
+def test_use_averaged_swaps_in_the_averaged_version_of_present_labels_only():
+    x, avg = torch.ones(64, 3, 4, 4), -torch.ones(64, 3, 4, 4)
+    y = torch.tensor([[1.0]] * 32 + [[0.0]] * 32)
+    out = use_averaged(x, y, [avg], torch.Generator().manual_seed(0), share=1.0)
+    assert torch.equal(out[:32], avg[:32]) and torch.equal(out[32:], x[32:])
+    half = use_averaged(x, y, [avg], torch.Generator().manual_seed(0), share=0.5)
+    assert 0 < int((half[:32, 0, 0, 0] < 0).sum()) < 32 and torch.equal(half[32:], x[32:])
+    assert torch.equal(use_averaged(x, y, [None], torch.Generator().manual_seed(0), share=1.0), x)
+    assert torch.equal(x, torch.ones(64, 3, 4, 4))  # not changed in place
 
 
 def test_save_load_round_trip_gives_same_predictions(tmp_path):

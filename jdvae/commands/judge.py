@@ -21,6 +21,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=None, help="override the judge's seed (default 0)")
     p.add_argument("--fade-share", type=float, default=None,
                    help="share of labelled images shown with the label faded, target = its strength (SynthFaces)")
+    p.add_argument("--average-share", type=float, default=None,
+                   help="share of labelled images shown with the label averaged over several faces' versions of it, "
+                        "before fading (SynthFaces)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for training, part of the config (default 1: the same weights everywhere)")
     p.add_argument("--width", type=int, default=None, help="override the ResNet's base width (torchvision's is 64)")
@@ -38,7 +41,7 @@ def run(args) -> int:
 
     changes = {k: v for k, v in (("epochs", args.epochs), ("max_images", args.max_images), ("seed", args.seed),
                                  ("threads", args.threads), ("fade_share", args.fade_share),
-                                 ("width", args.width)) if v is not None}
+                                 ("average_share", args.average_share), ("width", args.width)) if v is not None}
     data = make_config("PA1", args.profile, data=args.data, celeba_root=args.celeba_root).data
     cfg = judge_config(args.profile, data=data, **changes)
     check_writable(args.out)

@@ -32,7 +32,7 @@ from ..io import atomic_path, atomic_write_json
 from ..weights import load_pretrained
 from ..progress import reporter
 from ..schedules import warmup_cosine
-from .judge_inputs import augment, bare_images, fade, gaussian_blur, training_subset
+from .judge_inputs import augment, averaged_label_images, bare_images, fade, gaussian_blur, training_subset, use_averaged
 from .judge_model import GlassesRead, Judge, JudgeConfig, judge_config  # re-exported: callers import them from here
 from .metrics import balanced_accuracy, glasses_targets
 
@@ -89,7 +89,7 @@ def _init_from_imagenet(judge: Judge) -> tuple[str, dict[str, Any]]:
 def train_judge(cfg: JudgeConfig, out: str | os.PathLike | None = None, device: str = "cpu",
                 progress: bool = True) -> Judge:
     """Train the judge on the training split with cfg.threads threads and its own RNG; save to `out`."""
-    for name in ("fade_share", "fade_threshold"):
+    for name in ("fade_share", "fade_threshold", "average_share"):
         if not 0.0 <= getattr(cfg, name) <= 1.0:
             raise JdvaeError(f"judge {name} = {getattr(cfg, name)} is outside [0, 1]; use e.g. {getattr(JudgeConfig(), name) or 0.5}")
     before = torch.get_num_threads()
@@ -121,6 +121,8 @@ def _train(cfg: JudgeConfig, device: str, progress: bool) -> Judge:
         has_g = y[:, cfg.data.labels.index("glasses")] > 0.5
     bare = bare_images(images, train.labels[keep], train.factors if cfg.fade_share > 0 else None, keep,
                        cfg.data.labels, cfg.data.image_size)  # {label: the images without it}
+    averaged = {} if cfg.average_share == 0 or train.factors is None else averaged_label_images(
+        train.labels[keep], train.factors, keep, cfg.data.labels, cfg.data.image_size, cfg.average_donors, cfg.seed)
     judge = Judge(cfg, use_features)
     init, weights = _init_from_imagenet(judge)
     judge = judge.to(device)
@@ -142,6 +144,9 @@ def _train(cfg: JudgeConfig, device: str, progress: bool) -> Judge:
                 group["lr"] = warmup_cosine(epoch * steps + i, cfg.epochs * steps, cfg.lr, cfg.warmup)
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             xb, yb, faded = to_model_input(images[idx.numpy()], device), y[idx], torch.zeros(len(idx), dtype=torch.bool)
+            if averaged:  # drawn only when averaging, so judges trained without it stay bit-identical
+                xb = use_averaged(xb, yb, [to_model_input(averaged[n][idx.numpy()], device) if n in averaged else None
+                                           for n in cfg.data.labels], gen, cfg.average_share)
             if bare:  # drawn only when fading, so judges trained without it stay bit-identical
                 xb, yb, faded = fade(xb, yb, [to_model_input(bare[n][idx.numpy()], device) if n in bare else None
                                               for n in cfg.data.labels], gen, cfg.fade_share,

@@ -110,3 +110,48 @@ def fade(x: Tensor, y: Tensor, bare: list[Tensor | None], gen: torch.Generator, 
             x[dev] = a_x * x[dev] + (1 - a_x) * bare[j][dev]
             y[rows, j] = (a >= threshold).to(y)
     return x, y, faded
+
+
+def averaged_label_images(labels: np.ndarray, factors: dict[str, np.ndarray], keep: np.ndarray,
+                          names: tuple[str, ...], size: int, n_donors: int, seed: int) -> dict[str, np.ndarray]:
+    """Per label: uint8 (N, S, S, 3), each face that has the label re-rendered with the mean of `n_donors` versions of it.
+
+    The versions take the label's features (shape, colour, tint... of glasses; colour, style of a beard) from random
+    faces of the split's rows `keep` that have the label: the greyed, blurred "average glasses" a model without u
+    draws. Faces without the label are left as zeros (never used). labels are the rows `keep`; factors the split's.
+    """
+    from ..data import synthfaces
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k, name in enumerate(names):
+        rows = np.flatnonzero(labels[:, k] == 1)  # positions in `keep`
+        mean = np.zeros((len(keep), size, size, 3), dtype=np.float32)
+        if len(rows):
+            face = synthfaces.subset(factors, keep[rows])
+            for _ in range(n_donors):
+                donor = synthfaces.subset(factors, keep[rng.choice(rows, size=len(rows))])
+                mean[rows] += synthfaces.render(synthfaces.with_label_of(face, donor, name, present=True), size)
+            mean /= n_donors
+        out[name] = np.clip(np.rint(mean), 0, 255).astype(np.uint8)
+    return out
+
+
+def use_averaged(x: Tensor, y: Tensor, averaged: list[Tensor | None], gen: torch.Generator, share: float) -> Tensor:
+    """Replace one present label of `share` of the images x (B, C, S, S) by its averaged version (label unchanged).
+
+    averaged[k] (B, C, S, S) model inputs or None; two numbers per image are drawn from `gen`.
+    """
+    b, n_labels = y.shape
+    r = torch.rand(b, 2, generator=gen)  # (B, 2): whether, which label
+    k = (r[:, 1] * n_labels).long().clamp(max=n_labels - 1)  # (B,)
+    ok = torch.tensor([averaged[int(j)] is not None for j in k], dtype=torch.bool)
+    chosen = (r[:, 0] < share) & ok & (y[torch.arange(b), k] > 0.5)
+    if not chosen.any():
+        return x
+    x = x.clone()
+    for j in range(n_labels):
+        rows = torch.nonzero(chosen & (k == j)).flatten().to(x.device)
+        if len(rows):
+            x[rows] = averaged[j][rows]
+    return x

@@ -43,6 +43,8 @@ class JudgeConfig:
     # ... and read as present from this strength on (SynthFaces): where an unfaded quick judge reads half of the faded
     # validation faces (`jdvae judge --fade-share 0 --calibrate-fade`, docs/decisions.md)
     fade_threshold: float = 0.325
+    average_share: float = 0.0  # share of labelled images shown with the label averaged over `average_donors` faces'
+    average_donors: int = 4  # versions of it (SynthFaces; before fading): the "mean glasses" a model without u draws
     data: DataConfig = field(default_factory=DataConfig)
 
     def to_dict(self) -> dict[str, Any]:

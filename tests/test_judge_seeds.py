@@ -48,3 +48,31 @@ def test_the_limit_decides_the_exit_status_and_the_table_names_the_worst(tmp_pat
 def test_a_missing_table_is_one_line(tmp_path, capsys):
     assert main(["compare-judges", str(tmp_path / "none"), str(tmp_path / "b.json")]) == 2
     assert "metrics.json" in capsys.readouterr().err
+
+
+def test_verdicts_that_the_judge_changes_are_listed(tmp_path, capsys, monkeypatch):
+    """Two judges of one study: B reads M2's additions as often as CCVAE2's, so the SR(+) ordering changes."""
+    from jdvae.evaluate import outcomes, stats
+    from test_gates import SR_PLUS, study
+
+    monkeypatch.setattr(stats, "REPS", 500)
+
+    for name, m2 in (("a", 25.0), ("b", 55.0)):
+        made, per_pair = study(M2=dict(sr_plus=m2))
+        made["runs"] = [{**r, "run": f"runs/quick/{r['row']}-s{r['seed']}"} for r in made["runs"]]
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(made))
+        outcomes.save(tmp_path / name / outcomes.FILE, per_pair)
+    text, ok = report(tmp_path / "a", tmp_path / "b")
+    assert not ok  # M2's SR(+) is 30 points apart
+    assert "Verdicts: 7 of 8 claims the same under both judges." in text
+    changed = [line for line in text.splitlines() if line.startswith(f"| {SR_PLUS} |")]
+    assert len(changed) == 1 and "holds" in changed[0].split("|")[2] and "holds" not in changed[0].split("|")[3]
+    assert main(["compare-judges", str(tmp_path / "a"), str(tmp_path / "a")]) == 0
+    assert "8 of 8 claims the same" in capsys.readouterr().out
+
+
+def test_tables_without_outcomes_compare_rates_only(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps(table(A)))
+    (tmp_path / "b.json").write_text(json.dumps(table(B)))
+    assert "Verdicts not compared: outcomes.npz is missing" in report(tmp_path / "a.json", tmp_path / "b.json")[0]

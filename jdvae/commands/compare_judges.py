@@ -9,7 +9,8 @@ from ..evaluate.judge_seeds import LIMIT
 def register(sub) -> None:
     p = sub.add_parser("compare-judges", help="SR(-) and SR(+) of the same runs under two judges, and their gaps",
                        description="Read two metrics.json written by `jdvae evaluate` on the same runs, split and "
-                                   "pair seed with two judges (e.g. seeds 0 and 1); print every SR under both and "
+                                   "pair seed with two judges (e.g. seeds 0 and 1); print every SR under both, the claims whose "
+                                   "verdict differs between them, and "
                                    f"exit 1 when a gap is over --limit (default {LIMIT:g} points).")
     p.add_argument("a", help="metrics.json (or its folder) of the first judge")
     p.add_argument("b", help="metrics.json (or its folder) of the second judge")

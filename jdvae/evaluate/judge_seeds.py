@@ -17,13 +17,39 @@ def _rows(metrics: dict) -> dict[tuple[str, str, str], dict]:
     return {(r["section"], r["label"], r["model"]): r for r in metrics["rows"]}
 
 
-def _read(path: str | Path) -> dict:
+def _path(path: str | Path) -> Path:
     path = Path(path)
-    if path.is_dir():
-        path = path / "metrics.json"
+    return path / "metrics.json" if path.is_dir() else path
+
+
+def _read(path: str | Path) -> dict:
+    path = _path(path)
     if not path.is_file():
         raise JdvaeError(f"{path} not found; give the metrics.json (or its folder) that `jdvae evaluate` wrote")
     return json.loads(path.read_text())
+
+
+def _claims(path: str | Path, table: dict) -> list[dict] | None:
+    """claims.md's verdicts for one table, from the per-pair outcomes beside it; None when they are not there."""
+    from . import outcomes
+    from .claims import claims
+
+    stored = _path(path).parent / table.get("outcomes_file", outcomes.FILE)
+    if not stored.is_file():
+        return None
+    profile = next((r["config"]["profile"] for r in table["runs"] if "config" in r), "quick")
+    return claims(table, profile, outcomes.load(stored))
+
+
+def verdicts(path_a: str | Path, path_b: str | Path, a: dict, b: dict) -> list[dict] | None:
+    """Each claim's verdict under both judges ({claim, a, b, measured_a, measured_b}); None without outcomes."""
+    ca, cb = _claims(path_a, a), _claims(path_b, b)
+    if ca is None or cb is None:
+        return None
+    by_claim = {c["claim"]: c for c in cb}
+    return [{"claim": c["claim"], "a": c["verdict"], "b": by_claim[c["claim"]]["verdict"],
+             "measured_a": c["measured"], "measured_b": by_claim[c["claim"]]["measured"]}
+            for c in ca if c["claim"] in by_claim]
 
 
 def sr_gaps(a: dict, b: dict) -> list[dict]:
@@ -48,7 +74,8 @@ def sr_gaps(a: dict, b: dict) -> list[dict]:
 
 
 def report(path_a: str | Path, path_b: str | Path, limit: float = LIMIT) -> tuple[str, bool]:
-    """A markdown table of every SR under both judges, and whether every gap is within `limit` points."""
+    """A markdown table of every SR under both judges, then the claims whose verdict differs between them; and
+    whether every SR gap is within `limit` points."""
     a, b = _read(path_a), _read(path_b)
     gaps = sr_gaps(a, b)
     if not gaps:
@@ -63,4 +90,18 @@ def report(path_a: str | Path, path_b: str | Path, limit: float = LIMIT) -> tupl
     lines.append("")
     lines.append(f"A: {path_a}; B: {path_b}. Largest gap {worst['gap']:.1f} points ({worst['model']}, {worst['label']}, "
                  f"{worst['rate']}): {'within' if ok else 'over'} the {limit:g}-point limit.")
+    lines += ["", _verdict_lines(verdicts(path_a, path_b, a, b))]
     return "\n".join(lines), ok
+
+
+def _verdict_lines(rows: list[dict] | None) -> str:
+    """The claims whose verdict the judge changes (they do not enter the exit status: the gap does)."""
+    if rows is None:
+        return "Verdicts not compared: outcomes.npz is missing beside a table (written by `jdvae evaluate`)."
+    changed = [r for r in rows if r["a"] != r["b"]]
+    head = f"Verdicts: {len(rows) - len(changed)} of {len(rows)} claims the same under both judges."
+    if not changed:
+        return head
+    lines = [head, "", "| claim | judge A | judge B |", "|---|---|---|"]
+    lines += [f"| {r['claim']} | {r['a']}: {r['measured_a']} | {r['b']}: {r['measured_b']} |" for r in changed]
+    return "\n".join(lines)

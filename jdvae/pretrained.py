@@ -39,13 +39,30 @@ def default_folder(profile_name: str) -> Path:
 
 
 def cpu_model() -> str:
-    """The CPU's "model name" from /proc/cpuinfo (platform.processor() elsewhere)."""
+    """The CPU as a kind: /proc/cpuinfo's "model name", family and model, and the kernels torch picks on it.
+
+    E.g. "AMD EPYC (family 25, model 17; torch AVX512)". Two CPUs sold under one name (an AVX2-only EPYC and an
+    AVX-512 one) train different weights from the same command, so the name alone does not identify the machine.
+    """
     try:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
         text = ""
-    names = re.findall(r"^model name\s*:\s*(.+)$", text, flags=re.MULTILINE)
-    return names[0].strip() if names else platform.processor() or "unknown"
+
+    def field(key: str) -> str | None:
+        found = re.search(rf"^{key}\s*:\s*(.+)$", text, flags=re.MULTILINE)
+        return found.group(1).strip() if found else None
+
+    name = field("model name") or platform.processor() or "unknown"
+    family, model = field("cpu family"), field("model")
+    try:
+        import torch
+        kernels = torch.backends.cpu.get_cpu_capability()
+    except (ImportError, AttributeError):
+        kernels = None
+    details = ", ".join(x for x in (family and f"family {family}", model and f"model {model}") if x)
+    details = "; ".join(x for x in (details, kernels and f"torch {kernels}") if x)
+    return f"{name} ({details})" if details else name
 
 
 def git_commit() -> str:

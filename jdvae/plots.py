@@ -75,12 +75,16 @@ def test_split_of(runs: Mapping[str, tuple]) -> Split:
 
 def save_figure(fig: Figure, path: str | os.PathLike, formats: Sequence[str] = ("png", "pdf"),
                 dpi: int = 150) -> list[Path]:
-    """Write `fig` as path.png, path.pdf, ... each atomically; return the written paths."""
+    """Write `fig` as path.png, path.pdf, ... each atomically; return the written paths.
+
+    PDFs carry no creation date, so the same figure gives the same bytes (a redraw shows no change in git).
+    """
     written = []
     for fmt in formats:
         target = Path(f"{path}.{fmt}")
         with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight",
+                        metadata={"CreationDate": None} if fmt == "pdf" else None)
         written.append(target)
     return written
 

@@ -198,3 +198,19 @@ def test_u_effects_measure_the_change_each_u_component_makes(glasses_runs):
     assert effect[1] == pytest.approx(np.abs(b.astype(np.float32) - a.astype(np.float32)).mean(), rel=1e-5)
     m2, m2_cfg = glasses_runs["M2"]
     assert widgets.u_effects(m2, m2_cfg, split, 0).shape == (0,)  # M2 has no u
+
+
+def test_a_redrawn_figure_gives_the_same_pdf_bytes(tmp_path):
+    """`make figures` from the shipped study must leave the committed PDFs unchanged: no creation date inside."""
+    import time
+
+    import matplotlib.pyplot as plt
+
+    written = []
+    for name in ("a", "b"):
+        fig, ax = plt.subplots()
+        ax.imshow(np.arange(16).reshape(4, 4))
+        written.append(plots.save_figure(fig, tmp_path / name, formats=("pdf",))[0].read_bytes())
+        plt.close(fig)
+        time.sleep(1.1)  # a creation date would now differ by a second
+    assert written[0] == written[1]

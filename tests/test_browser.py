@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jdvae import plots
+from jdvae import plots, pretrained
 from jdvae.config import override, profile
 from jdvae.data.splits import load_split
 from jdvae.train import train
@@ -56,9 +56,10 @@ def _pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """A JupyterLab server on a free localhost port, serving a folder with the explorer notebook and a tiny PA1 run."""
+@pytest.fixture(params=["tiny run", "shipped PA1"])
+def lab(request, tmp_path):
+    """A JupyterLab server on a free localhost port, serving a folder with the explorer notebook and either a tiny
+    PA1 run trained here or no run at all, so that the notebook opens on the shipped quick PA1 (pretrained/quick)."""
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (Debian: apt-get install -y chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
@@ -68,12 +69,19 @@ def lab(tmp_path):
 
     root = tmp_path / "lab"
     runs = root / "runs"
-    cfg = override(profile("smoke"), **{"model.name": "PA1", "train.threads": 1, "train.max_steps": 3})
-    train(cfg, runs / plots.run_name("PA1", "glasses", 0), progress=False)
-    labels = load_split(cfg.data, "test", progress=False).labels[:, 0]
-    index = int(np.flatnonzero(labels == 1)[0])  # a face with glasses: PA1's u acts only where y = 1
+    if request.param == "tiny run":
+        cfg = override(profile("smoke"), **{"model.name": "PA1", "train.threads": 1, "train.max_steps": 3})
+        train(cfg, runs / plots.run_name("PA1", "glasses", 0), progress=False)
+        labels = load_split(cfg.data, "test", progress=False).labels[:, 0]
+        index = int(np.flatnonzero(labels == 1)[0])  # a face with glasses: PA1's u acts only where y = 1
+        params = {"profile": "smoke", "index": index}
+    else:
+        if not (pretrained.default_folder("quick") / pretrained.MANIFEST).is_file():
+            pytest.skip("no shipped quick study in pretrained/quick (`jdvae ship` writes it)")
+        runs.mkdir(parents=True)  # empty: the notebook must fall back to the shipped run, training nothing
+        params = {"profile": "quick", "index": -1}
     nb = load_notebook_node(str(ROOT / "notebooks" / "05_explore.ipynb"))
-    nb = parameterize_notebook(nb, {"runs": str(runs), "model": "PA1", "index": index, "out": str(root / "figs")})
+    nb = parameterize_notebook(nb, {"runs": str(runs), "model": "PA1", "out": str(root / "figs"), **params})
     nbformat.write(nb, root / "explore.ipynb")
 
     port, token = _free_port(), secrets.token_hex(16)

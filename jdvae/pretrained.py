@@ -252,3 +252,42 @@ def resolve_runs(runs: str, profile: str = "quick", models: Iterable[str] | None
     print(f"note: {Path(runs) / missing[0]}{more} is missing or unfinished; using the shipped {profile} study in "
           f"{shipped} (SHA-256 verified, jdvae {manifest.get('jdvae_commit', 'unknown')[:10]})")
     return str(shipped)
+
+
+def seed_study(runs: str | Path, configs: Iterable, profile_name: str, pretrained: str | Path | None = None,
+               log=print) -> list[str]:
+    """Copy into `runs` each shipped run of `profile_name` that `runs` lacks and whose stored config equals the
+    study's (a run folder already there, finished or not, is left as it is), and the shipped judge when `runs` has
+    none and its settings equal the study's judge; return what was copied.
+
+    The shipped folder's SHA-256 are verified first. A run or judge made on other settings (another --set, another
+    data seed) is never copied: the study trains it as usual. Copies land under a temporary name, then are renamed.
+    """
+    from .evaluate.judge import judge_config, stale_fields
+
+    runs, configs = Path(runs), list(configs)
+    folder = Path(pretrained) if pretrained else default_folder(profile_name)
+    if not (folder / MANIFEST).is_file():
+        raise JdvaeError(f"{folder / MANIFEST} is missing: no shipped {profile_name} study to start from; "
+                         f"drop --from-shipped to train every run")
+    verify(folder)
+    wanted = []
+    for cfg in configs:
+        name = run_name(cfg)
+        if (runs / name).exists() or not ckpt.is_complete(folder / name):
+            continue
+        differs = [d for d in diff(ckpt.read_config(folder / name), cfg) if d.split(":")[0] not in IGNORED_ON_RESUME]
+        if not differs:  # thread counts and checkpoint intervals do not change a run's result
+            wanted.append((name, RUN_FILES))
+    judge_there = (runs / "judge" / WEIGHTS_FILE).is_file()
+    if configs and not judge_there and stale_fields(folder / "judge", judge_config(profile_name, configs[0].data)) == []:
+        wanted.append(("judge", JUDGE_FILES))
+    for name, files in wanted:
+        target, staging = runs / name, runs / f".{name}.copying"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for file in files:
+            shutil.copy2(folder / name / file, staging / file)
+        staging.rename(target)
+        log(f"  copy  {name:<32} from {folder} (shipped, SHA-256 verified)")
+    return [name for name, _ in wanted]

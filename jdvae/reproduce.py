@@ -182,11 +182,13 @@ def reproduce_pretrained(profile_name: str = "quick", pretrained: str | Path | N
 def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root: str | None = None,
               seeds: int = 1, device: str = "auto", runs: str | Path | None = None,
               figures: str | Path = "paper_figures", jobs: int | None = None,
-              overrides: dict[str, Any] | None = None, log=None) -> Path:
+              overrides: dict[str, Any] | None = None, log=None, from_shipped: bool = False) -> Path:
     """Train what is missing, evaluate, and draw every figure of the study; returns the figures folder.
 
     `overrides` (dotted fields, as `--set`) reach every training and the judge's data; they are checked here,
-    before any notebook runs, and a run folder or judge made with other settings is refused, never reused."""
+    before any notebook runs, and a run folder or judge made with other settings is refused, never reused.
+    `from_shipped`: first copy in the shipped study's runs and judge whose settings equal this study's (seed 0 of
+    the default data), so that only the rest trains, e.g. seeds 1 and 2 of `--seeds 3`."""
     log = log or (lambda line: print(line, flush=True))  # progress shows at once, even in a log file
     configs = study(profile_name, seeds, data=data, celeba_root=celeba_root, overrides=overrides)
     runs = Path(runs or Path("runs") / profile_name)
@@ -205,6 +207,9 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
     log(f"jdvae reproduce: profile {profile_name}, {len(configs)} training runs and a judge, "
         f"{jobs} job(s) at a time; runs in {runs}, figures in {figures}"
         + "".join(f"; --set {k}={v}" for k, v in (overrides or {}).items()))
+    if from_shipped:
+        from .pretrained import seed_study
+        seed_study(runs, configs, profile_name, log=log)
 
     def step(job: Job, threads: int | None = None, share_file: Path | None = None,
              watch: StudyWatch | None = None) -> None:

@@ -211,3 +211,30 @@ def test_shipped_quick_study_reads_the_committed_seed0_numbers(tmp_path):
         for key, value in run["metrics"].items():
             if key.split("/")[0] in RATES and value is not None:
                 assert abs(value - committed[name]["metrics"][key]) <= tolerance, (name, key, value)
+
+
+def test_a_study_starts_from_the_shipped_runs_of_its_own_settings_only(shipped, tmp_path, capsys):
+    """`jdvae reproduce --from-shipped`: seed 0 and the judge are copied in (verified first), seed 1 is left to train,
+    and runs or judges of other settings (another data seed) are never copied."""
+    configs = study("smoke", 2, overrides=SMOKE)
+    target = tmp_path / "runs"
+    copied = pretrained.seed_study(target, configs, "smoke", shipped, log=lambda line: None)
+    seed0 = {run_name(cfg) for cfg in configs if cfg.train.seed == 0}
+    assert set(copied) == seed0 | {"judge"} and len(seed0) == 8
+    for name in seed0:
+        assert (target / name / "model.safetensors").read_bytes() == (shipped / name / "model.safetensors").read_bytes()
+        assert read_config(target / name) == read_config(shipped / name)
+    assert not any((target / run_name(cfg)).exists() for cfg in configs if cfg.train.seed == 1)
+    assert (target / "judge" / "judge.safetensors").is_file()
+    assert pretrained.seed_study(target, configs, "smoke", shipped, log=lambda line: None) == []  # nothing twice
+
+    other = study("smoke", 1, overrides={**SMOKE, "data.seed": 1})
+    assert pretrained.seed_study(tmp_path / "other", other, "smoke", shipped, log=lambda line: None) == []
+
+    damaged = copy(shipped, tmp_path, "damaged")
+    with open(damaged / "PA1-glasses-s0" / "model.safetensors", "r+b") as f:
+        f.seek(200)
+        f.write(b"\x00\x01\x02\x03")
+    with pytest.raises(JdvaeError, match="SHA-256"):
+        pretrained.seed_study(tmp_path / "third", configs, "smoke", damaged, log=lambda line: None)
+    assert not (tmp_path / "third").exists()

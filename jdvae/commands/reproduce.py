@@ -23,6 +23,9 @@ def register(sub) -> None:
                    help="no training: verify the shipped study (default pretrained/<profile>) and draw Table 1, "
                         "claims, Fig. 2, Fig. 3 and the explorer panel from it into --figures (on the CPU, as the "
                         "committed numbers were, unless --device says otherwise)")
+    p.add_argument("--from-shipped", action="store_true",
+                   help="start from the shipped study (pretrained/<profile>): copy in its runs and judge whose settings "
+                        "equal this study's, then train the rest (e.g. seeds 1 and 2 of --seeds 3)")
     add_set_option(p, "override a config field of every training and of the judge's data, e.g. "
                       "--set data.supervision=0.1 (give the new setting its own --runs and --figures)")
     p.set_defaults(func=run)
@@ -34,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from ..reproduce import reproduce
     if args.pretrained is not None:
         from ..reproduce import reproduce_pretrained
-        if args.set or args.seeds != 1 or args.data or args.celeba_root:
-            raise JdvaeError("--pretrained draws the shipped seed-0 study as it is; drop --set, --seeds, --data and "
-                             "--celeba-root, or train with `jdvae reproduce` without --pretrained")
+        if args.set or args.seeds != 1 or args.data or args.celeba_root or args.from_shipped:
+            raise JdvaeError("--pretrained draws the shipped seed-0 study as it is; drop --set, --seeds, --data, "
+                             "--celeba-root and --from-shipped, or train with `jdvae reproduce` without --pretrained")
         reproduce_pretrained(args.profile, args.pretrained or None, args.figures,
                              "cpu" if args.device == "auto" else args.device, args.runs)
         return 0
@@ -44,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
         raise JdvaeError(f"--seeds {args.seeds} must be at least 1")
     reproduce(args.profile, data=args.celeba_root and "celeba" or args.data, celeba_root=args.celeba_root,
               seeds=args.seeds, device=args.device, runs=args.runs, figures=args.figures, jobs=args.jobs,
-              overrides=parse_sets(args.set))
+              overrides=parse_sets(args.set), from_shipped=args.from_shipped)
     return 0

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import checkpoint as ckpt
-from .config import diff
 from .errors import JdvaeError
 from .evaluate.judge import CONFIG_FILE, WEIGHTS_FILE
 from .io import atomic_write_json
 from .runs import PROJECT_ROOT as ROOT, make_config, run_name, study
-from .train import IGNORED_ON_RESUME
+from .train import result_differences
 from .weights import sha256
 
 MANIFEST = "manifest.json"
@@ -120,7 +119,7 @@ def study_command(runs: Path, profile_name: str) -> str:
     """The `jdvae reproduce` command that makes these runs, read back from PA1's stored config."""
     stored = ckpt.read_config(runs / run_name(make_config("PA1", profile_name)))
     asked = make_config("PA1", profile_name)
-    sets = [d.split(":")[0] for d in diff(stored, asked) if d.split(":")[0] not in IGNORED_ON_RESUME]
+    sets = [d.split(":")[0] for d in result_differences(stored, asked)]
     flat = {f"{part}.{k}": v for part, d in stored.to_dict().items() if isinstance(d, dict) for k, v in d.items()}
     return " ".join([f"jdvae reproduce --profile {profile_name} --runs {runs}"] + [f"--set {k}={flat[k]}" for k in sets])
 
@@ -263,7 +262,7 @@ def seed_study(runs: str | Path, configs: Iterable, profile_name: str, pretraine
     The shipped folder's SHA-256 are verified first. A run or judge made on other settings (another --set, another
     data seed) is never copied: the study trains it as usual. Copies land under a temporary name, then are renamed.
     """
-    from .evaluate.judge import judge_config, stale_fields
+    from .reproduce import judge_differences
 
     runs, configs = Path(runs), list(configs)
     folder = Path(pretrained) if pretrained else default_folder(profile_name)
@@ -276,11 +275,10 @@ def seed_study(runs: str | Path, configs: Iterable, profile_name: str, pretraine
         name = run_name(cfg)
         if (runs / name).exists() or not ckpt.is_complete(folder / name):
             continue
-        differs = [d for d in diff(ckpt.read_config(folder / name), cfg) if d.split(":")[0] not in IGNORED_ON_RESUME]
-        if not differs:  # thread counts and checkpoint intervals do not change a run's result
+        if not result_differences(ckpt.read_config(folder / name), cfg):  # thread counts etc. do not count
             wanted.append((name, RUN_FILES))
     judge_there = (runs / "judge" / WEIGHTS_FILE).is_file()
-    if configs and not judge_there and stale_fields(folder / "judge", judge_config(profile_name, configs[0].data)) == []:
+    if configs and not judge_there and judge_differences(folder / "judge", profile_name, configs[0]) == []:
         wanted.append(("judge", JUDGE_FILES))
     for name, files in wanted:
         target, staging = runs / name, runs / f".{name}.copying"

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from . import checkpoint as ckpt
-from .config import RunConfig, diff
+from .config import RunConfig
 from .errors import JdvaeError
 from .runs import PROJECT_ROOT, format_overrides, run_name, study
 from .io import check_writable
 from .progress import ENV as PROGRESS_ENV
 from .threads import ENV as THREADS_ENV, shares, write_share
-from .train import IGNORED_ON_RESUME, resolve_device
+from .train import resolve_device, result_differences
 from .watch import StudyWatch
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
@@ -125,7 +125,7 @@ def check_reusable(runs: Path, configs: list[RunConfig], profile_name: str) -> N
     for cfg in configs:
         folder = runs / run_name(cfg)
         if (folder / ckpt.CONFIG).exists():
-            differs = [d for d in diff(ckpt.read_config(folder), cfg) if d.split(":")[0] not in IGNORED_ON_RESUME]
+            differs = result_differences(ckpt.read_config(folder), cfg)
             if differs:
                 stale.append(f"{folder} ({'; '.join(differs[:3])})")
     judge_data = [d for d in judge_differences(runs / "judge", profile_name, configs[0]) or [] if d.startswith("data.")]

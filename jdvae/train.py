@@ -32,6 +32,11 @@ from .threads import EVERY as THREAD_CHECK_EVERY, follow_share
 IGNORED_ON_RESUME = ("train.threads", "train.checkpoint_minutes")  # do not change the result
 
 
+def result_differences(stored: RunConfig, asked: RunConfig) -> list[str]:
+    """The fields ("field: stored != asked") where two run configs differ in what changes a run's result."""
+    return [d for d in diff(stored, asked) if d.split(":")[0] not in IGNORED_ON_RESUME]
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is a JdvaeError."""
     if device == "auto":
@@ -72,7 +77,7 @@ def _check_existing(cfg: RunConfig, out: Path, resume: bool) -> bool:
     """Refuse a folder holding another run; True when the same run is already complete."""
     if not (out / ckpt.CONFIG).exists():
         return False
-    differs = [d for d in diff(ckpt.read_config(out), cfg) if d.split(":")[0] not in IGNORED_ON_RESUME]
+    differs = result_differences(ckpt.read_config(out), cfg)
     if differs:
         raise JdvaeError(f"{out} holds a run with another config ({'; '.join(differs[:3])}); "
                          f"use another --out, or the settings it was trained with")

@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.jdvae-installed
 PROFILE ?= quick
+# training seeds of `make reproduce`; paper_figures/ holds the quick study with SEEDS=3
+SEEDS ?= 1
 PYTEST_ARGS ?=
 
 .PHONY: test reproduce figures venv clean-venv browser gpu-check gpu-wheels
@@ -28,10 +30,11 @@ test: $(STAMP) browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 reproduce: $(STAMP)
-	$(VENV)/bin/jdvae reproduce --profile $(PROFILE)
+	$(VENV)/bin/jdvae reproduce --profile $(PROFILE) --seeds $(SEEDS)
 
-# No training: check the shipped study in pretrained/$(PROFILE)/ against its SHA-256 manifest, then write
-# Table 1, claims.md, Fig. 2, Fig. 3 and the explorer panel from it into paper_figures/ (a few minutes on a CPU).
+# No training: check the shipped seed-0 study in pretrained/$(PROFILE)/ against its SHA-256 manifest, write
+# Table 1, claims.md, Fig. 2, Fig. 3 and the explorer panel from it into runs/$(PROFILE)-pretrained/figures/
+# (a few minutes on a CPU), and say whether its numbers equal the seed-0 rows of paper_figures/metrics.json.
 figures: $(STAMP)
 	$(VENV)/bin/jdvae reproduce --pretrained --profile $(PROFILE)
 

@@ -228,6 +228,33 @@ def verify(folder: str | Path) -> dict[str, Any]:
     return manifest
 
 
+# judge readings, in percent of pairs or images (metrics.json "units"); the other metrics are distances
+RATES = ("sr_minus", "sr_plus", "bca", "r_minus", "r_plus", "truth_add_read", "truth_remove_read", "donor_match",
+         "transfer_shape_acc", "transfer_ref_shape_acc")
+
+
+def seed0_differences(report: dict[str, Any], committed: dict[str, Any], tolerance: float = 0.0) -> list[str]:
+    """Where a metrics.json `report` of seed-0 runs disagrees with the seed-0 rows of a `committed` one (e.g. the
+    three-seed paper_figures/metrics.json): a run absent there or made on another config, or a rate (in points)
+    more than `tolerance` away. Runs are matched by folder name; an empty list means they agree."""
+    rows = {Path(r["run"]).name: r for r in committed.get("runs", ()) if r.get("seed") == SEED}
+    problems = []
+    for run in report.get("runs", ()):
+        name = Path(run["run"]).name
+        if name not in rows:
+            problems.append(f"{name}: no seed-0 row")
+            continue
+        if json.loads(json.dumps(run["config"])) != rows[name]["config"]:  # tuples read back as lists
+            problems.append(f"{name}: made on another config")
+            continue
+        for key, value in run["metrics"].items():
+            theirs = rows[name]["metrics"].get(key)
+            if key.split("/")[0] in RATES and value is not None and theirs is not None \
+                    and abs(value - theirs) > tolerance:
+                problems.append(f"{name} {key}: {value:.2f} against {theirs:.2f}")
+    return problems
+
+
 def resolve_runs(runs: str, profile: str = "quick", models: Iterable[str] | None = None,
                  labels: str = "glasses", seed: int = SEED, pretrained: str = "") -> str:
     """The runs folder a notebook reads: `runs` when it holds the finished runs `models` on `labels` of `seed` (None:

@@ -9,6 +9,7 @@ Executed notebooks are written to RUNS/notebooks/.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -153,12 +154,14 @@ def figure_jobs(runs: Path, figures: Path, device: str, profile_name: str, execu
 
 
 def reproduce_pretrained(profile_name: str = "quick", pretrained: str | Path | None = None,
-                         figures: str | Path = "paper_figures", device: str = "cpu", runs: str | Path | None = None,
+                         figures: str | Path | None = None, device: str = "cpu", runs: str | Path | None = None,
                          log=None) -> Path:
     """Table 1, claims.md, Fig. 2, Fig. 3 and the explorer panel from the shipped study, without training.
 
-    Every shipped file is checked against its SHA-256 first; executed notebooks go to RUNS/notebooks
-    (default runs/<profile>-pretrained/), never into the shipped folder."""
+    Every shipped file is checked against its SHA-256 first; executed notebooks go to RUNS/notebooks and the
+    figures to RUNS/figures unless `figures` says otherwise (RUNS: default runs/<profile>-pretrained/), never into
+    the shipped folder, nor by default into paper_figures/, whose tables hold every seed of the study. The seed-0
+    rates drawn are then compared with paper_figures/metrics.json's, and the outcome said in one line."""
     from .pretrained import default_folder, verify
 
     log = log or (lambda line: print(line, flush=True))
@@ -166,8 +169,9 @@ def reproduce_pretrained(profile_name: str = "quick", pretrained: str | Path | N
     if folder.resolve().is_relative_to(Path.cwd()):  # metrics.json names the runs as pretrained/quick/..., not /home/...
         folder = folder.resolve().relative_to(Path.cwd())
     manifest = verify(folder)
-    profile_name, figures = manifest["profile"], check_writable(figures)
-    executed = check_writable(Path(runs or Path("runs") / f"{profile_name}-pretrained") / "notebooks")
+    profile_name = manifest["profile"]
+    runs = Path(runs or Path("runs") / f"{profile_name}-pretrained")
+    figures, executed = check_writable(figures or runs / "figures"), check_writable(runs / "notebooks")
     device = str(resolve_device(device))
     t_start = time.perf_counter()
     log(f"jdvae reproduce --pretrained: the shipped {profile_name} study in {folder} ({len(manifest['files'])} "
@@ -176,7 +180,29 @@ def reproduce_pretrained(profile_name: str = "quick", pretrained: str | Path | N
         log(f"  done  {job.title:<32} {_fmt(_execute(job, None))}   (elapsed {_fmt(time.perf_counter() - t_start)})")
     log(f"jdvae reproduce --pretrained: finished in {_fmt(time.perf_counter() - t_start)}; see {figures}/ "
         f"(executed notebooks in {executed})")
+    log(compare_with_committed(figures / "metrics.json", PROJECT_ROOT / "paper_figures" / "metrics.json"))
     return figures
+
+
+def compare_with_committed(drawn: Path, committed: Path) -> str:
+    """One line: do the seed-0 rates in `drawn` (a metrics.json) equal the seed-0 rows of `committed`?"""
+    from .pretrained import seed0_differences
+
+    if not committed.is_file() or committed.resolve() == drawn.resolve():
+        return f"  (no other {committed} to compare with)"
+    try:
+        report = json.loads(drawn.read_text())
+        problems = seed0_differences(report, json.loads(committed.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"  could not compare with {committed}: {e}"
+    unmatched = [p for p in problems if p.endswith((": no seed-0 row", ": made on another config"))]
+    if len(unmatched) == len(report["runs"]):
+        return f"  {committed} holds no seed-0 run of these settings: nothing to compare"
+    if not problems:
+        return f"  its seed-0 rates equal those in {committed}"
+    more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+    return (f"  {len(problems)} seed-0 readings differ from {committed} ({'; '.join(problems[:3])}{more}); "
+            f"on another kind of CPU than the one in its manifest, up to 0.5 points are expected")
 
 
 def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root: str | None = None,

@@ -25,9 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE = {"train.max_steps": 3, "train.threads": 1}
 SMOKE_MB = 100  # the smoke judge is a full-width ResNet-18 (43 MB); the quick study's files fit in 40
 FIGURES = ("table1.md", "table1.csv", "metrics.json", "claims.md", "fig2.png", "fig3.png", "explore_panel.png")
-# judge readings, in percent of pairs or images (metrics.json "units"); the rest are distances
-RATES = ("sr_minus", "sr_plus", "bca", "r_minus", "r_plus", "truth_add_read", "truth_remove_read", "donor_match",
-         "transfer_shape_acc", "transfer_ref_shape_acc")
 
 
 def cli(capsys, *argv):
@@ -167,6 +164,7 @@ def test_figures_from_the_shipped_study_without_training(shipped, tmp_path):
     for name in FIGURES:
         assert (tmp_path / "figs" / name).stat().st_size > 0, name
     assert "SHA-256 verified" in result.stdout
+    assert "holds no seed-0 run of these settings" in result.stdout  # paper_figures/ is the quick study, not smoke
     assert {p: p.stat().st_mtime_ns for p in shipped.rglob("*")} == before  # nothing written into it
     assert sorted(p.name for p in (tmp_path / "executed" / "notebooks").glob("*.ipynb")) == \
         ["02_table1.ipynb", "03_fig2_swaps.ipynb", "04_fig3_multilabel.ipynb", "05_explore.ipynb"]
@@ -197,20 +195,41 @@ def test_shipped_quick_study_reads_the_committed_seed0_numbers(tmp_path):
     from jdvae.evaluate.table import evaluate_runs
 
     manifest = pretrained.verify(folder)
-    committed = {Path(r["run"]).name: r for r in json.loads((ROOT / "paper_figures" / "metrics.json").read_text())["runs"]
-                 if r["seed"] == 0}
+    committed = json.loads((ROOT / "paper_figures" / "metrics.json").read_text())
     report = evaluate_runs(folder, tmp_path, device="cpu", progress=False)
     same_machine = (manifest["cpu"], manifest["torch"]) == (pretrained.cpu_model(), __import__("torch").__version__)
-    tolerance = 1e-9 if same_machine else 0.5
     assert {Path(r["run"]).name for r in report["runs"]} == set(manifest["runs"])
-    for run in report["runs"]:
-        name = Path(run["run"]).name
-        assert name in committed, f"paper_figures/metrics.json has no seed-0 {name}; run `make figures`"
-        same_config = json.loads(json.dumps(run["config"])) == committed[name]["config"]  # tuples read back as lists
-        assert same_config, f"{name}: the committed numbers come from another config"
-        for key, value in run["metrics"].items():
-            if key.split("/")[0] in RATES and value is not None:
-                assert abs(value - committed[name]["metrics"][key]) <= tolerance, (name, key, value)
+    assert pretrained.seed0_differences(report, committed, tolerance=1e-9 if same_machine else 0.5) == []
+
+
+def test_seed0_differences_name_a_missing_row_another_config_and_a_moved_rate():
+    row = {"run": "runs/quick/PA1-glasses-s0", "seed": 0, "config": {"steps": (1, 2)},
+           "metrics": {"sr_plus/glasses": 95.0, "recon_mse": 0.014, "bca/glasses": None}}
+    committed = {"runs": [{**row, "run": "elsewhere/PA1-glasses-s0", "config": {"steps": [1, 2]}},
+                          {**row, "seed": 1, "metrics": {"sr_plus/glasses": 10.0}}]}
+    assert pretrained.seed0_differences({"runs": [row]}, committed) == []
+    moved = {**row, "metrics": {"sr_plus/glasses": 95.6, "recon_mse": 0.5}}  # a distance is not a rate
+    assert pretrained.seed0_differences({"runs": [moved]}, committed, 0.5) == \
+        ["PA1-glasses-s0 sr_plus/glasses: 95.60 against 95.00"]
+    assert pretrained.seed0_differences({"runs": [moved]}, committed, 1.0) == []
+    assert pretrained.seed0_differences({"runs": [{**row, "config": {"steps": [1, 3]}}]}, committed) == \
+        ["PA1-glasses-s0: made on another config"]
+    assert pretrained.seed0_differences({"runs": [{**row, "run": "x/PA2-glasses-s0"}]}, committed) == \
+        ["PA2-glasses-s0: no seed-0 row"]
+
+
+def test_make_figures_says_whether_its_numbers_equal_the_committed_seed0_rows(tmp_path):
+    from jdvae.reproduce import compare_with_committed
+    row = {"run": "pretrained/quick/PA1-glasses-s0", "seed": 0, "config": {"a": 1}, "metrics": {"sr_plus/glasses": 95.0}}
+    committed, drawn = tmp_path / "committed.json", tmp_path / "drawn.json"
+    committed.write_text(json.dumps({"runs": [{**row, "run": "runs/quick/PA1-glasses-s0"}, {**row, "seed": 1}]}))
+    drawn.write_text(json.dumps({"runs": [row]}))
+    assert "equal those in" in compare_with_committed(drawn, committed)
+    drawn.write_text(json.dumps({"runs": [{**row, "metrics": {"sr_plus/glasses": 94.0}}]}))
+    assert "1 seed-0 readings differ" in compare_with_committed(drawn, committed)
+    drawn.write_text(json.dumps({"runs": [{**row, "config": {"a": 2}}]}))
+    assert "nothing to compare" in compare_with_committed(drawn, committed)
+    assert "no other" in compare_with_committed(drawn, tmp_path / "absent.json")
 
 
 def test_a_study_starts_from_the_shipped_runs_of_its_own_settings_only(shipped, tmp_path, capsys):

@@ -17,12 +17,14 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--runs", default=None, help="run folders (default runs/<profile>); with --pretrained, where the "
                                                 "executed notebooks go (default runs/<profile>-pretrained)")
-    p.add_argument("--figures", default="paper_figures", help="where tables and figures go")
+    p.add_argument("--figures", default=None, help="where tables and figures go (default paper_figures/; with "
+                                                   "--pretrained, RUNS/figures)")
     p.add_argument("--jobs", type=int, default=None, help="trainings side by side (default: 2 on CPU, 1 on GPU)")
     p.add_argument("--pretrained", nargs="?", const="", default=None, metavar="DIR",
                    help="no training: verify the shipped study (default pretrained/<profile>) and draw Table 1, "
-                        "claims, Fig. 2, Fig. 3 and the explorer panel from it into --figures (on the CPU, as the "
-                        "committed numbers were, unless --device says otherwise)")
+                        "claims, Fig. 2, Fig. 3 and the explorer panel of its seed 0 into --figures (on the CPU, as the "
+                        "committed numbers were, unless --device says otherwise), then compare them with "
+                        "paper_figures/")
     p.add_argument("--from-shipped", action="store_true",
                    help="start from the shipped study (pretrained/<profile>): copy in its runs and judge whose settings "
                         "equal this study's, then train the rest (e.g. seeds 1 and 2 of --seeds 3)")
@@ -46,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise JdvaeError(f"--seeds {args.seeds} must be at least 1")
     reproduce(args.profile, data=args.celeba_root and "celeba" or args.data, celeba_root=args.celeba_root,
-              seeds=args.seeds, device=args.device, runs=args.runs, figures=args.figures, jobs=args.jobs,
+              seeds=args.seeds, device=args.device, runs=args.runs, figures=args.figures or "paper_figures",
+              jobs=args.jobs,
               overrides=parse_sets(args.set), from_shipped=args.from_shipped)
     return 0

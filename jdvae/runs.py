@@ -96,7 +96,7 @@ def run_name(cfg: RunConfig) -> str:
 
 def study(profile_name: str, seeds: int = 1, data: str | None = None, celeba_root: str | None = None,
           overrides: dict[str, Any] | None = None) -> list[RunConfig]:
-    """Every training run of the study: five models x seeds, the two PA1 ablations, PA1 with glasses and beard.
+    """Every training run of the study, each for every seed: five models, the two PA1 ablations, PA1 with glasses and beard.
 
     `overrides` (dotted fields, as `--set`) apply to every run; the fields the study sets per run are refused."""
     fixed = [key for key in overrides or {} if key in STUDY_FIELDS]
@@ -108,7 +108,7 @@ def study(profile_name: str, seeds: int = 1, data: str | None = None, celeba_roo
     runs = [make_config(m, seed=s, **kw) for s in range(seeds) for m in ("PA1", "PA2", "M2", "CCVAE2", "CCVAE")]
     runs += [make_config("PA1", seed=s, adain=False, **kw) for s in range(seeds)]
     runs += [make_config("PA1", seed=s, tokens=False, **kw) for s in range(seeds)]
-    runs.append(make_config("PA1", labels=("glasses", "beard"), seed=0, **kw))
+    runs += [make_config("PA1", labels=("glasses", "beard"), seed=s, **kw) for s in range(seeds)]
     return runs
 
 

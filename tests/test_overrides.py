@@ -144,7 +144,8 @@ def test_reproduce_bad_value_fails_at_once_in_one_line(tmp_path, capsys):
 def test_study_overrides_reach_every_training_and_the_judge_data():
     overrides = parse_sets(["data.supervision=0.1", "data.seed=3", "train.lr=0.002"])
     configs = study("smoke", seeds=2, overrides=overrides)
-    assert len(configs) == 2 * 7 + 1
+    assert len(configs) == 2 * 8  # seven one-label runs and the two-label PA1, each on both seeds
+    assert sorted(c.train.seed for c in configs if c.data.labels == ("glasses", "beard")) == [0, 1]
     for cfg in configs:
         assert (cfg.data.supervision, cfg.data.seed, cfg.train.lr) == (0.1, 3, 0.002)
     plain = study("smoke", seeds=2)

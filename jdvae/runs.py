@@ -96,7 +96,7 @@ def run_name(cfg: RunConfig) -> str:
 
 def study(profile_name: str, seeds: int = 1, data: str | None = None, celeba_root: str | None = None,
           overrides: dict[str, Any] | None = None) -> list[RunConfig]:
-    """Every training run of the study, each for every seed: five models, the two PA1 ablations, PA1 with glasses and beard.
+    """Every training run of the study, each on every seed: the five models, the two PA1 ablations, two-label PA1.
 
     `overrides` (dotted fields, as `--set`) apply to every run; the fields the study sets per run are refused."""
     fixed = [key for key in overrides or {} if key in STUDY_FIELDS]

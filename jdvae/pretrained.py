@@ -1,8 +1,8 @@
-"""The shipped study (issue 19): pack a finished study's seed-0 runs into pretrained/<profile>/, verify it, use it.
+"""The shipped study: pack a finished study's seed-0 runs into pretrained/<profile>/, verify it, use it.
 
 A shipped folder is laid out like a runs folder, so every step that reads runs reads it unchanged:
-one folder per run (config.json, model.safetensors, metrics.csv, done.json), judge/ (judge_config.json,
-judge.safetensors), and manifest.json with the SHA-256 and size of every file, the commit and command that
+one folder per run (config.json, model.safetensors, metrics.csv, done.json), the study's judges (judge/,
+judge-s1/: judge_config.json, judge.safetensors), and manifest.json with the SHA-256 and size of every file, the commit and command that
 made them, the CPU and torch version, and each job's wall time. Training state (state.pt, snapshots/) never ships.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 from . import checkpoint as ckpt
 from .errors import JdvaeError
-from .evaluate.judge import CONFIG_FILE, WEIGHTS_FILE
+from .evaluate.judge import CONFIG_FILE, STUDY_SEEDS, WEIGHTS_FILE, judge_folder
 from .io import atomic_write_json
 from .runs import PROJECT_ROOT as ROOT, make_config, run_name, study
 from .train import result_differences
@@ -28,7 +28,9 @@ from .weights import sha256
 MANIFEST = "manifest.json"
 RUN_FILES = (ckpt.CONFIG, ckpt.WEIGHTS, ckpt.METRICS, ckpt.DONE)
 JUDGE_FILES = (CONFIG_FILE, WEIGHTS_FILE)
-LIMIT_MB = 40.0
+LIMIT_MB = 50.0
+JUDGES = tuple(judge_folder(seed) for seed in STUDY_SEEDS)
+COPIED = "copied_from.json"  # written beside a judge copied from the shipped study (--retrain-judges replaces it)
 SEED = 0
 
 
@@ -96,11 +98,11 @@ def _metrics_seconds(metrics: Path, batch_size: int) -> float | None:
 
 def wall_seconds(runs: Path, name: str) -> dict[str, Any]:
     """A job's wall time: its executed notebook's papermill duration, else what metrics.csv (or the judge) says."""
-    notebook = runs / "notebooks" / ("01_judge.ipynb" if name == "judge" else f"01_train_{name}.ipynb")
+    notebook = runs / "notebooks" / (f"01_{name}.ipynb" if name in JUDGES else f"01_train_{name}.ipynb")
     seconds = _papermill_seconds(notebook)
     if seconds is not None:
         return {"seconds": round(seconds, 1), "source": f"papermill duration of {notebook.relative_to(runs)}"}
-    if name == "judge":
+    if name in JUDGES:
         report = json.loads((runs / name / JUDGE_FILES[0]).read_text()).get("report", {})
         seconds, source = report.get("train_seconds"), "judge report train_seconds (training only)"
     else:
@@ -146,19 +148,19 @@ def _check_study(runs: Path) -> tuple[str, list[str]]:
                              f"(train with --set train.precision=fp32 or save the fp32 master weights)")
         if not (folder / ckpt.METRICS).is_file():
             raise JdvaeError(f"{folder / ckpt.METRICS} is missing; {finish}")
-    judge = runs / "judge"
-    for file in JUDGE_FILES:
-        if not (judge / file).is_file():
-            raise JdvaeError(f"{judge / file} is missing: the study's judge is unfinished; {finish}")
+    for judge in JUDGES:
+        for file in JUDGE_FILES:
+            if not (runs / judge / file).is_file():
+                raise JdvaeError(f"{runs / judge / file} is missing: the study's judge {judge} is unfinished; {finish}")
     return profile_name, names
 
 
 def ship(runs: str | Path, out: str | Path, command: str | None = None, limit_mb: float = LIMIT_MB,
          log=print) -> dict[str, Any]:
-    """Copy the seed-0 runs and the judge of the finished study in `runs` into `out`, with manifest.json."""
+    """Copy the seed-0 runs and the judges of the finished study in `runs` into `out`, with manifest.json."""
     runs, out = Path(runs), Path(out)
     profile_name, names = _check_study(runs)
-    files = [f"{name}/{file}" for name in names for file in RUN_FILES] + [f"judge/{f}" for f in JUDGE_FILES]
+    files = [f"{name}/{file}" for name in names for file in RUN_FILES] + [f"{j}/{f}" for j in JUDGES for f in JUDGE_FILES]
     total = sum((runs / f).stat().st_size for f in files)
     if total > limit_mb * 1e6:
         raise JdvaeError(f"the {len(files)} files to ship from {runs} hold {total / 1e6:.1f} MB, over the "
@@ -177,7 +179,7 @@ def ship(runs: str | Path, out: str | Path, command: str | None = None, limit_mb
         staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    log(f"jdvae ship: {len(names)} runs and the judge of {runs} ({profile_name}, seed {SEED}), "
+    log(f"jdvae ship: {len(names)} runs and the {len(JUDGES)} judges of {runs} ({profile_name}, seed {SEED}), "
         f"{total / 1e6:.1f} MB, into {out}")
     return manifest
 
@@ -193,7 +195,7 @@ def _manifest(runs: Path, staging: Path, profile_name: str, names: list[str], fi
         "command_source": "given with --command" if command else "read back from the runs' config.json",
         "cpu": cpu_model(), "torch": torch.__version__, "python": platform.python_version(),
         "shipped_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "wall_seconds": {name: wall_seconds(runs, name) for name in names + ["judge"]},
+        "wall_seconds": {name: wall_seconds(runs, name) for name in names + list(JUDGES)},
         "total_bytes": total,
         "files": {f: {"sha256": sha256(staging / f), "bytes": (staging / f).stat().st_size} for f in files},
     }
@@ -249,7 +251,7 @@ def seed0_differences(report: dict[str, Any], committed: dict[str, Any], toleran
             continue
         for key, value in run["metrics"].items():
             theirs = rows[name]["metrics"].get(key)
-            if key.split("/")[0] in RATES and value is not None and theirs is not None \
+            if key.split("/")[0].split("@")[0] in RATES and value is not None and theirs is not None \
                     and abs(value - theirs) > tolerance:
                 problems.append(f"{name} {key}: {value:.2f} against {theirs:.2f}")
     return problems
@@ -283,36 +285,61 @@ def resolve_runs(runs: str, profile: str = "quick", models: Iterable[str] | None
 def seed_study(runs: str | Path, configs: Iterable, profile_name: str, pretrained: str | Path | None = None,
                log=print) -> list[str]:
     """Copy into `runs` each shipped run of `profile_name` that `runs` lacks and whose stored config equals the
-    study's (a run folder already there, finished or not, is left as it is), and the shipped judge when `runs` has
-    none and its settings equal the study's judge; return what was copied.
+    study's (a run folder already there, finished or not, is left as it is); return what was copied.
 
-    The shipped folder's SHA-256 are verified first. A run or judge made on other settings (another --set, another
-    data seed) is never copied: the study trains it as usual. Copies land under a temporary name, then are renamed.
-    """
-    from .reproduce import judge_differences
-
+    The shipped folder's SHA-256 are verified first. A run made on other settings (another --set, another data
+    seed) is never copied: the study trains it as usual. Copies land under a temporary name, then are renamed.
+    The judges come from `shipped_judges`."""
     runs, configs = Path(runs), list(configs)
     folder = Path(pretrained) if pretrained else default_folder(profile_name)
     if not (folder / MANIFEST).is_file():
         raise JdvaeError(f"{folder / MANIFEST} is missing: no shipped {profile_name} study to start from; "
                          f"drop --from-shipped to train every run")
     verify(folder)
-    wanted = []
-    for cfg in configs:
-        name = run_name(cfg)
-        if (runs / name).exists() or not ckpt.is_complete(folder / name):
-            continue
-        if not result_differences(ckpt.read_config(folder / name), cfg):  # thread counts etc. do not count
-            wanted.append((name, RUN_FILES))
-    judge_there = (runs / "judge" / WEIGHTS_FILE).is_file()
-    if configs and not judge_there and judge_differences(folder / "judge", profile_name, configs[0]) == []:
-        wanted.append(("judge", JUDGE_FILES))
-    for name, files in wanted:
-        target, staging = runs / name, runs / f".{name}.copying"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        for file in files:
-            shutil.copy2(folder / name / file, staging / file)
-        staging.rename(target)
+    wanted = [run_name(cfg) for cfg in configs if not (runs / run_name(cfg)).exists()
+              and ckpt.is_complete(folder / run_name(cfg))
+              and not result_differences(ckpt.read_config(folder / run_name(cfg)), cfg)]  # threads etc. do not count
+    for name in wanted:
+        _copy(folder / name, runs / name, RUN_FILES)
         log(f"  copy  {name:<32} from {folder} (shipped, SHA-256 verified)")
-    return [name for name, _ in wanted]
+    return wanted
+
+
+def shipped_judges(runs: str | Path, cfg, profile_name: str, pretrained: str | Path | None = None,
+                   retrain: bool = False, log=print) -> list[str]:
+    """Copy into `runs` each of the study's judges that `runs` lacks and that the shipped study of `profile_name`
+    holds with the same settings as this study's judge of that seed on `cfg.data`; return what was copied.
+
+    The judges are instruments, like LPIPS's network: trained once, shipped, SHA-256 verified before use. With
+    `retrain`, judges copied here earlier are removed instead, so that the study trains its own (judges it
+    trained itself are kept, so an interrupted study resumes)."""
+    from .reproduce import judge_differences
+
+    runs = Path(runs)
+    if retrain:
+        for judge in JUDGES:
+            if (runs / judge / COPIED).is_file():
+                shutil.rmtree(runs / judge)
+        return []
+    folder = Path(pretrained) if pretrained else default_folder(profile_name)
+    wanted = [(judge, seed) for judge, seed in zip(JUDGES, STUDY_SEEDS) if not (runs / judge).exists()
+              and judge_differences(folder / judge, profile_name, cfg, seed) == []]
+    if not wanted or not (folder / MANIFEST).is_file():
+        return []
+    verify(folder)
+    for judge, _ in wanted:
+        _copy(folder / judge, runs / judge, JUDGE_FILES)
+        atomic_write_json(runs / judge / COPIED, {"from": str(folder),
+                                                  "sha256": {f: sha256(runs / judge / f) for f in JUDGE_FILES}})
+        log(f"  copy  {judge:<32} from {folder} (shipped, SHA-256 verified; --retrain-judges trains it instead)")
+    return [judge for judge, _ in wanted]
+
+
+def _copy(source: Path, target: Path, files: Iterable[str]) -> None:
+    """Copy `files` of `source` into `target` under a temporary name, then rename it: never half a folder."""
+    staging = target.parent / f".{target.name}.copying"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for file in files:
+        shutil.copy2(source / file, staging / file)
+    staging.rename(target)

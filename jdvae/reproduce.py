@@ -1,6 +1,7 @@
 """`jdvae reproduce`: the whole study through the numbered notebooks, resumable at every step.
 
-Order: 00_data; then every training run of the study and the judge (01_train, side by side
+Order: 00_data; then every training run of the study and its two judges unless the shipped ones serve
+(01_train and 01_judge, side by side
 as single-threaded jobs on a CPU, the cheapest last; once no job waits, the jobs still running share
 the freed cores, see jdvae/threads.py); then 02_table1 (evaluation and claims), 03 (Fig. 2),
 04 (Fig. 3) and 05 (explorer panel). A complete run is skipped, a partial one resumed.
@@ -23,6 +24,7 @@ from typing import Any
 from . import checkpoint as ckpt
 from .config import RunConfig
 from .errors import JdvaeError
+from .evaluate.judge import STUDY_SEEDS, judge_folder
 from .runs import PROJECT_ROOT, format_overrides, run_name, study
 from .io import check_writable
 from .progress import ENV as PROGRESS_ENV
@@ -111,11 +113,11 @@ class _Shares:
                             write_share(path, each)
 
 
-def judge_differences(judge_dir: Path, profile_name: str, cfg: RunConfig) -> list[str] | None:
-    """How the judge stored in `judge_dir` differs from the one this study trains on `cfg.data` (None: none there)."""
+def judge_differences(judge_dir: Path, profile_name: str, cfg: RunConfig, seed: int = 0) -> list[str] | None:
+    """How the judge stored in `judge_dir` differs from the study's judge of `seed` on `cfg.data` (None: none there)."""
     from .evaluate.judge import judge_config, stale_fields
 
-    return stale_fields(judge_dir, judge_config(profile_name, cfg.data))
+    return stale_fields(judge_dir, judge_config(profile_name, cfg.data, seed=seed))
 
 
 def check_reusable(runs: Path, configs: list[RunConfig], profile_name: str) -> None:
@@ -129,9 +131,11 @@ def check_reusable(runs: Path, configs: list[RunConfig], profile_name: str) -> N
             differs = result_differences(ckpt.read_config(folder), cfg)
             if differs:
                 stale.append(f"{folder} ({'; '.join(differs[:3])})")
-    judge_data = [d for d in judge_differences(runs / "judge", profile_name, configs[0]) or [] if d.startswith("data.")]
-    if judge_data:
-        stale.append(f"{runs / 'judge'} ({'; '.join(judge_data[:3])})")
+    for seed in STUDY_SEEDS:
+        folder = runs / judge_folder(seed)
+        judge_data = [d for d in judge_differences(folder, profile_name, configs[0], seed) or [] if d.startswith("data.")]
+        if judge_data:
+            stale.append(f"{folder} ({'; '.join(judge_data[:3])})")
     if stale:
         raise JdvaeError(f"{len(stale)} folder(s) in {runs} were made with other settings (stored != asked), first "
                          f"{stale[0]}; give this setting its own --runs and --figures, or delete them to retrain")
@@ -208,13 +212,16 @@ def compare_with_committed(drawn: Path, committed: Path) -> str:
 def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root: str | None = None,
               seeds: int = 1, device: str = "auto", runs: str | Path | None = None,
               figures: str | Path = "paper_figures", jobs: int | None = None,
-              overrides: dict[str, Any] | None = None, log=None, from_shipped: bool = False) -> Path:
+              overrides: dict[str, Any] | None = None, log=None, from_shipped: bool = False,
+              retrain_judges: bool = False) -> Path:
     """Train what is missing, evaluate, and draw every figure of the study; returns the figures folder.
 
     `overrides` (dotted fields, as `--set`) reach every training and the judge's data; they are checked here,
     before any notebook runs, and a run folder or judge made with other settings is refused, never reused.
-    `from_shipped`: first copy in the shipped study's runs and judge whose settings equal this study's (seed 0 of
-    the default data), so that only the rest trains, e.g. seeds 1 and 2 of `--seeds 3`."""
+    The study's two judges are instruments: the shipped ones are copied in (SHA-256 verified) when their settings
+    equal this study's, unless `retrain_judges`, which trains them from scratch as the shipped ones were.
+    `from_shipped`: first copy in the shipped study's runs whose settings equal this study's (seed 0 of the
+    default data), so that only the rest trains, e.g. seeds 1 and 2 of `--seeds 3`."""
     log = log or (lambda line: print(line, flush=True))  # progress shows at once, even in a log file
     configs = study(profile_name, seeds, data=data, celeba_root=celeba_root, overrides=overrides)
     runs = Path(runs or Path("runs") / profile_name)
@@ -236,6 +243,8 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
     if from_shipped:
         from .pretrained import seed_study
         seed_study(runs, configs, profile_name, log=log)
+    from .pretrained import shipped_judges
+    shipped_judges(runs, configs[0], profile_name, retrain=retrain_judges, log=log)
 
     def step(job: Job, threads: int | None = None, share_file: Path | None = None,
              watch: StudyWatch | None = None) -> None:
@@ -265,11 +274,13 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
     # Joy et al.'s CCVAE goes last: alone at the end it takes the freed core too (3 600-step study on 2 cores:
     # about 280 images/s beside another training, 345-405 alone on two threads; its metrics.csv)
     pending.sort(key=lambda job: dict(job.parameters)["model"] == "CCVAE")
-    judge_dir = runs / "judge"
-    if not (judge_dir / "judge.safetensors").exists() or judge_differences(judge_dir, profile_name, configs[0]):
-        # the judge is the longest job: first in the queue, so it never runs alone after the trainings
-        pending.insert(0, Job("train judge", "01_judge.ipynb", common + (("out", str(judge_dir)), ("threads", threads or 0)),
-                           executed / "01_judge.ipynb"))
+    for seed in reversed(STUDY_SEEDS):
+        folder = runs / judge_folder(seed)
+        if judge_differences(folder, profile_name, configs[0], seed) != []:
+            # a judge is among the longest jobs: first in the queue, so it never runs alone after the trainings
+            pending.insert(0, Job(f"train {folder.name}", "01_judge.ipynb",
+                                  common + (("seed", seed), ("out", str(folder)), ("threads", threads or 0)),
+                                  executed / f"01_{folder.name}.ipynb"))
     scheduler = _Shares(pending, threads, os.cpu_count() or 1, executed)
     kinds = {job.title: dict(job.parameters).get("model", "judge") for job in pending}  # jobs of like cost
     watch = StudyWatch([job.title for job in pending], kinds, executed, jobs, log)

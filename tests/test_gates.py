@@ -254,3 +254,46 @@ def test_a_rate_just_under_the_gate_prints_with_its_count_not_as_the_gate():
     why = invalid(row, "CCVAE2", "glasses")
     assert "R(+) 89.97 % (1077 of 1197 pairs)" in why and "R(−)" not in why
     assert invalid(dict(row, r_plus=100 * 1078 / 1197), "CCVAE2", "glasses") is None  # 90.06 % passes
+
+
+def second_judge(study_, **reads):
+    """The study read by a second judge: the same outcomes, except the rates `reads` gives per model
+    (e.g. M2=dict(sr_plus=60.0)); the report lists both judges and each judge's rows."""
+    report, per_pair = study_
+    per_pair = dict(per_pair)
+    for run in report["runs"]:
+        for k in list(per_pair):
+            tag, measure, label = k.split("|")
+            if tag == run["outcomes"] and measure in outcomes.JUDGED:
+                own = reads.get(run["row"], {})
+                per_pair[outcomes.key(tag, f"{measure}@j1", label)] = hits(own[measure]) if measure in own \
+                    else per_pair[k]
+    judge = report["judge"]
+    both = [{**judge, "config": {"seed": 0}}, {**judge, "config": {"seed": 1}}]
+    rows_j1 = [{**r, **reads.get(r["model"], {})} for r in report["rows"]]
+    return {**report, "judges": both, "rows_by_judge": [report["rows"], rows_j1]}, per_pair
+
+
+def test_a_verdict_that_differs_between_the_judges_is_judge_dependent_with_both_readings(tmp_path):
+    report, per_pair = second_judge(study(), M2=dict(sr_plus=70.0))  # judge 1 reads M2's additions above CCVAE2's
+    assert verdict((report, per_pair), SR_PLUS)["verdict"] in (HOLDS, UNCLEAR, FAILS)
+    assert claims(report, "quick", per_pair, judge=0)[0]["verdict"] == HOLDS
+    assert claims(report, "quick", per_pair, judge=1)[0]["verdict"] == FAILS
+    outcomes.save(tmp_path / outcomes.FILE, per_pair)
+    text = write_claims(report, tmp_path / "claims.md")
+    line = next(row for row in text.splitlines() if row.startswith(f"| {SR_PLUS}"))
+    assert "| holds | does not hold | **judge-dependent** (pooled:" in line
+    assert "| judge 0 | judge 1 | pooled |" in text and "judge 1 alone: **does not hold**" in text
+    agreed = next(row for row in text.splitlines() if row.startswith(f"| {BCA}"))
+    assert "judge-dependent" not in agreed and "| holds | holds | **holds** |" in agreed
+
+
+def test_pooled_judges_widen_an_ordering_and_skip_mcnemar():
+    report, per_pair = second_judge(study(), M2=dict(sr_plus=50.0))
+    c = claims(report, "quick", per_pair)[0]
+    assert "2 judges, three-level bootstrap" in c["why"] and "McNemar" not in c["why"]
+    assert "McNemar" in claims(report, "quick", per_pair, judge=1)[0]["why"]  # one judge, one seed
+    report1, per_pair1 = second_judge(study())  # judges agree: pooled intervals are the one judge's
+    store, store0 = Outcomes(report1, per_pair1), Outcomes(report1, per_pair1, judge=0)
+    assert gates.interval(store, "glasses", "glasses", "M2", "sr_plus")[0][:3] == \
+        gates.interval(store0, "glasses", "glasses", "M2", "sr_plus")[0][:3]

@@ -207,3 +207,20 @@ def test_ridge_probe_recovers_known_r2():
 def test_mean_std_ignores_undefined():
     assert mean_std([1.0, 3.0, None]) == (2.0, 1.0)
     assert mean_std([None]) == (None, None)
+
+
+def test_two_judges_read_the_same_swaps_and_each_rate_is_their_mean():
+    test = split(90, 2)
+    strict, blind = FakeJudge(false_positive_red=0.0), FakeJudge(false_positive_red=0.0)
+    blind.prob = lambda x, name: torch.zeros(len(x))  # reads no glasses anywhere
+    kept: dict = {}
+    m, _ = evaluate_model(IdentityModel(), test, ("glasses",), [strict, blind], None, pair_seed=0, renderer=Renderer,
+                          outcomes=kept)
+    one, _ = evaluate_model(IdentityModel(), test, ("glasses",), strict, None, pair_seed=0, renderer=Renderer)
+    assert m["sr_plus@j0/glasses"] == one["sr_plus/glasses"] and m["sr_plus@j1/glasses"] == 0.0
+    assert m["sr_minus@j1/glasses"] == m["r_minus@j1/glasses"] == m["truth_remove_read@j1/glasses"] == 100.0
+    for rate in ("sr_plus", "sr_minus", "r_plus", "r_minus", "truth_add_read", "truth_remove_read"):
+        assert m[f"{rate}/glasses"] == pytest.approx((m[f"{rate}@j0/glasses"] + m[f"{rate}@j1/glasses"]) / 2)
+        assert kept[f"{rate}@j1|glasses"].shape == kept[f"{rate}|glasses"].shape
+    assert "sr_plus@j0/glasses" not in one and "donor_match@j1|glasses" not in kept  # judge-free measures once
+    assert m["region_add_closed/glasses"] == one["region_add_closed/glasses"]

@@ -17,13 +17,13 @@ from jdvae import pretrained
 from jdvae.checkpoint import load_run, read_config, weights_problem
 from jdvae.cli import main
 from jdvae.errors import JdvaeError
-from jdvae.evaluate.judge import ensure_judge, judge_config
+from jdvae.evaluate.judge import STUDY_SEEDS, ensure_judge, judge_config, judge_folder
 from jdvae.runs import run_name, study
 from jdvae.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = {"train.max_steps": 3, "train.threads": 1}
-SMOKE_MB = 100  # the smoke judge is a full-width ResNet-18 (43 MB); the quick study's files fit in 40
+SMOKE_MB = 150  # each smoke judge is a full-width ResNet-18 (43 MB); the quick study's files fit in 50
 FIGURES = ("table1.md", "table1.csv", "metrics.json", "claims.md", "fig2.png", "fig3.png", "explore_panel.png")
 
 
@@ -34,14 +34,15 @@ def cli(capsys, *argv):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """A finished smoke study (its eight seed-0 runs and the judge), with one executed training notebook."""
+    """A finished smoke study (its eight seed-0 runs and the two judges), with one executed training notebook."""
     folder = tmp_path_factory.mktemp("study") / "runs"
     with pytest.MonkeyPatch.context() as mp:  # the same private cache as conftest's per-test fixture
         mp.setenv("JDVAE_CACHE", str(tmp_path_factory.getbasetemp() / "jdvae-cache"))
         configs = study("smoke", 1, overrides=SMOKE)
         for cfg in configs:
             train(cfg, folder / run_name(cfg), progress=False)
-        ensure_judge(judge_config("smoke", configs[0].data), folder / "judge", progress=False)
+        for seed in STUDY_SEEDS:
+            ensure_judge(judge_config("smoke", configs[0].data, seed=seed), folder / judge_folder(seed), progress=False)
     (folder / "notebooks").mkdir()
     (folder / "notebooks" / "01_train_PA1-glasses-s0.ipynb").write_text(
         json.dumps({"metadata": {"papermill": {"duration": 12.5}}, "cells": []}))
@@ -63,7 +64,7 @@ def test_ship_copies_weights_configs_metrics_and_judge_with_a_manifest(runs, shi
     manifest = json.loads((shipped / "manifest.json").read_text())
     names = [run_name(cfg) for cfg in study("smoke", 1)]
     expected = {f"{n}/{f}" for n in names for f in ("config.json", "model.safetensors", "metrics.csv", "done.json")}
-    expected |= {"judge/judge_config.json", "judge/judge.safetensors"}
+    expected |= {f"{j}/{f}" for j in ("judge", "judge-s1") for f in ("judge_config.json", "judge.safetensors")}
     on_disk = {str(p.relative_to(shipped)) for p in shipped.rglob("*") if p.is_file()}
     assert set(manifest["files"]) == expected and on_disk == expected | {"manifest.json"}  # no state.pt, snapshots
     for name, entry in manifest["files"].items():
@@ -76,7 +77,7 @@ def test_ship_copies_weights_configs_metrics_and_judge_with_a_manifest(runs, shi
     wall = manifest["wall_seconds"]
     assert wall["PA1-glasses-s0"]["seconds"] == 12.5 and "papermill" in wall["PA1-glasses-s0"]["source"]
     assert wall["M2-glasses-s0"]["seconds"] > 0 and "metrics.csv" in wall["M2-glasses-s0"]["source"]
-    assert wall["judge"]["seconds"] > 0
+    assert wall["judge"]["seconds"] > 0 and wall["judge-s1"]["seconds"] > 0
     assert pretrained.verify(shipped) == manifest
     load_run(shipped / "PA1-glasses-s0")  # a shipped run folder loads like a local one
 
@@ -233,18 +234,17 @@ def test_make_figures_says_whether_its_numbers_equal_the_committed_seed0_rows(tm
 
 
 def test_a_study_starts_from_the_shipped_runs_of_its_own_settings_only(shipped, tmp_path, capsys):
-    """`jdvae reproduce --from-shipped`: seed 0 and the judge are copied in (verified first), seed 1 is left to train,
-    and runs or judges of other settings (another data seed) are never copied."""
+    """`jdvae reproduce --from-shipped`: seed 0 is copied in (verified first), seed 1 is left to train, and runs of
+    other settings (another data seed) are never copied."""
     configs = study("smoke", 2, overrides=SMOKE)
     target = tmp_path / "runs"
     copied = pretrained.seed_study(target, configs, "smoke", shipped, log=lambda line: None)
     seed0 = {run_name(cfg) for cfg in configs if cfg.train.seed == 0}
-    assert set(copied) == seed0 | {"judge"} and len(seed0) == 8
+    assert set(copied) == seed0 and len(seed0) == 8
     for name in seed0:
         assert (target / name / "model.safetensors").read_bytes() == (shipped / name / "model.safetensors").read_bytes()
         assert read_config(target / name) == read_config(shipped / name)
     assert not any((target / run_name(cfg)).exists() for cfg in configs if cfg.train.seed == 1)
-    assert (target / "judge" / "judge.safetensors").is_file()
     assert pretrained.seed_study(target, configs, "smoke", shipped, log=lambda line: None) == []  # nothing twice
 
     other = study("smoke", 1, overrides={**SMOKE, "data.seed": 1})
@@ -256,4 +256,28 @@ def test_a_study_starts_from_the_shipped_runs_of_its_own_settings_only(shipped, 
         f.write(b"\x00\x01\x02\x03")
     with pytest.raises(JdvaeError, match="SHA-256"):
         pretrained.seed_study(tmp_path / "third", configs, "smoke", damaged, log=lambda line: None)
+    assert not (tmp_path / "third").exists()
+
+
+def test_the_shipped_judges_serve_a_study_of_their_settings_and_retraining_replaces_only_copies(shipped, tmp_path):
+    configs = study("smoke", 1, overrides=SMOKE)
+    target = tmp_path / "runs"
+    assert pretrained.shipped_judges(target, configs[0], "smoke", shipped, log=lambda line: None) == ["judge", "judge-s1"]
+    for judge in ("judge", "judge-s1"):
+        assert (target / judge / "judge.safetensors").read_bytes() == (shipped / judge / "judge.safetensors").read_bytes()
+    assert pretrained.shipped_judges(target, configs[0], "smoke", shipped, log=lambda line: None) == []  # once
+    other = study("smoke", 1, overrides={**SMOKE, "data.seed": 1})[0]  # another data seed: other judges
+    assert pretrained.shipped_judges(tmp_path / "other", other, "smoke", shipped, log=lambda line: None) == []
+
+    own = target / "judge-s1" / pretrained.COPIED
+    own.unlink()  # as if the study had trained judge-s1 itself
+    pretrained.shipped_judges(target, configs[0], "smoke", shipped, retrain=True)
+    assert not (target / "judge").exists() and (target / "judge-s1" / "judge.safetensors").is_file()
+
+    damaged = copy(shipped, tmp_path, "damaged-judge")
+    with open(damaged / "judge-s1" / "judge.safetensors", "r+b") as f:
+        f.seek(300)
+        f.write(b"\x00\x01\x02\x03")
+    with pytest.raises(JdvaeError, match="SHA-256"):
+        pretrained.shipped_judges(tmp_path / "third", configs[0], "smoke", damaged, log=lambda line: None)
     assert not (tmp_path / "third").exists()

@@ -7,7 +7,8 @@ import torch
 from torch.nn import functional as F
 
 from jdvae.data import synthfaces as sf
-from jdvae.evaluate.metrics import closed_share, counterfactual_factors, donor_match, evaluate_model, region_mse
+from jdvae.evaluate.metrics import closed_share, donor_match, evaluate_model, region_mse
+from jdvae.evaluate.truth import counterfactual_factors
 from jdvae.evaluate.pairs import draw_pairs
 from jdvae.evaluate.swaps import to_tensor
 

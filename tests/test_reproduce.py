@@ -37,8 +37,13 @@ def test_reproduce_smoke_survives_an_interruption(tmp_path):
     for name in OUTPUTS:
         assert (figures / name).stat().st_size > 0, name
     assert {json.loads(p.read_text())["data"]["seed"] for p in runs.glob("*/config.json")} == {1}
-    assert json.loads((runs / "judge" / "judge_config.json").read_text())["config"]["data"]["seed"] == 1
-    assert {r["config"]["data"]["seed"] for r in json.loads((figures / "metrics.json").read_text())["runs"]} == {1}
+    for folder, seed in (("judge", 0), ("judge-s1", 1)):  # two judges, differing in their seed only
+        config = json.loads((runs / folder / "judge_config.json").read_text())["config"]
+        assert (config["data"]["seed"], config["seed"]) == (1, seed)
+    report = json.loads((figures / "metrics.json").read_text())
+    assert {r["config"]["data"]["seed"] for r in report["runs"]} == {1}
+    assert [j["seed"] for j in report["judges"]] == [0, 1] and len(report["rows_by_judge"]) == 2
+    assert "sr_plus@j1/glasses" in report["runs"][0]["metrics"]
 
     with open(figures / "table1.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["section"] == "glasses"]
@@ -48,5 +53,5 @@ def test_reproduce_smoke_survives_an_interruption(tmp_path):
             float(r[col])  # numeric, not empty
     claims = (figures / "claims.md").read_text()
     table = [line for line in claims.splitlines() if line.startswith("| ") and not line.startswith("| claim")]
-    assert len(table) == 8
+    assert len(table) == 8 and "| judge 0 | judge 1 | pooled |" in claims
     assert all("**not measurable here**" in line for line in table)  # smoke proves plumbing, never a verdict

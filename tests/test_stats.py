@@ -151,3 +151,32 @@ def test_donor_colour_rate_counts_only_the_scored_pairs():
 def test_decide_against_a_threshold():
     assert stats.decide(1.0, 2.0, 0.5) is True and stats.decide(-2.0, -1.0) is False
     assert stats.decide(-1.0, 1.0) is None
+
+
+def test_judges_that_agree_on_every_pair_give_the_two_level_interval_exactly():
+    rng = np.random.default_rng(3)
+    seeds = [(rng.random(120) < p).astype(float) for p in (0.6, 0.7, 0.8)]
+    two_level = stats.bootstrap([(s,) for s in seeds], stats.mean, "agree")
+    both = stats.bootstrap([(np.stack([s, s]),) for s in seeds], stats.mean, "agree")
+    assert both == two_level  # the judge draw comes from its own generator: the same seeds and pairs are drawn
+    assert stats.rate_interval([np.stack([s, s]) for s in seeds], "agree") == stats.rate_interval(seeds, "agree")
+    one = stats.bootstrap([(s[None],) for s in seeds], stats.mean, "agree")
+    assert one == two_level  # one judge as (1, n) is the judge-free (n,) array
+
+
+def test_judge_disagreement_widens_the_interval_and_the_estimate_is_their_mean():
+    x = np.r_[np.ones(70), np.zeros(30)]
+    y = np.r_[np.ones(90), np.zeros(10)]  # the second judge reads 20 more of the same 100 pairs right
+    est, lo, hi = stats.bootstrap([(np.stack([x, y]),)], stats.mean, "judges")
+    _, lo1, hi1 = stats.bootstrap([(np.stack([x, x]),)], stats.mean, "judges")
+    assert est == pytest.approx(0.8) and hi - lo > hi1 - lo1
+    assert lo < 0.75 and hi > 0.85  # the judge draw alone gives 70 %, 80 % or 90 %
+
+
+def test_paired_difference_pairs_the_models_under_the_same_drawn_judge():
+    a = np.stack([np.r_[np.ones(60), np.zeros(40)], np.r_[np.ones(90), np.zeros(10)]])  # judges 30 points apart
+    b = a - 0.1  # each judge scores b 0.1 below a on every pair: a − b is 0.1 whatever judge and pairs are drawn
+    est, lo, hi = stats.bootstrap([(a, b)], stats.difference, "paired judges")
+    assert est == pytest.approx(0.1) and lo == pytest.approx(0.1) and hi == pytest.approx(0.1)
+    with pytest.raises(JdvaeError, match="judges"):
+        stats.bootstrap([(a, np.stack([b[0], b[0], b[1]]))], stats.difference, "mismatch")

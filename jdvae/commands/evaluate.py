@@ -10,7 +10,9 @@ def register(subparsers) -> None:
                               description=__doc__)
     p.add_argument("--runs", required=True, type=Path, help="folder holding the run folders")
     p.add_argument("--out", required=True, type=Path, help="folder for table1.csv, table1.md and metrics.json")
-    p.add_argument("--judge", type=Path, default=None, help="judge folder (default: RUNS/judge, trained if missing)")
+    p.add_argument("--judge", type=Path, action="append", default=None,
+                   help="judge folder; give it again for each further judge (default: every judge folder in RUNS, "
+                        "judge/ and judge-s1/ for a study; RUNS/judge is trained when there is none)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--split", choices=("test", "val"), default="test",
                    help="split whose pairs are scored (default test; val for choosing budgets and checking gates)")

@@ -26,8 +26,11 @@ def register(sub) -> None:
                         "committed numbers were, unless --device says otherwise), then compare them with "
                         "paper_figures/")
     p.add_argument("--from-shipped", action="store_true",
-                   help="start from the shipped study (pretrained/<profile>): copy in its runs and judge whose settings "
+                   help="start from the shipped study (pretrained/<profile>): copy in its runs whose settings "
                         "equal this study's, then train the rest (e.g. seeds 1 and 2 of --seeds 3)")
+    p.add_argument("--retrain-judges", action="store_true",
+                   help="train the study's two judges (seeds 0 and 1) from scratch instead of using the shipped ones, "
+                        "which are used, SHA-256 verified, whenever their settings equal the study's")
     add_set_option(p, "override a config field of every training and of the judge's data, e.g. "
                       "--set data.supervision=0.1 (give the new setting its own --runs and --figures)")
     p.set_defaults(func=run)
@@ -39,9 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from ..reproduce import reproduce
     if args.pretrained is not None:
         from ..reproduce import reproduce_pretrained
-        if args.set or args.seeds != 1 or args.data or args.celeba_root or args.from_shipped:
+        if args.set or args.seeds != 1 or args.data or args.celeba_root or args.from_shipped or args.retrain_judges:
             raise JdvaeError("--pretrained draws the shipped seed-0 study as it is; drop --set, --seeds, --data, "
-                             "--celeba-root and --from-shipped, or train with `jdvae reproduce` without --pretrained")
+                             "--celeba-root, --from-shipped and --retrain-judges, or train with `jdvae reproduce` "
+                             "without --pretrained")
         reproduce_pretrained(args.profile, args.pretrained or None, args.figures,
                              "cpu" if args.device == "auto" else args.device, args.runs)
         return 0
@@ -50,5 +54,5 @@ def run(args: argparse.Namespace) -> int:
     reproduce(args.profile, data=args.celeba_root and "celeba" or args.data, celeba_root=args.celeba_root,
               seeds=args.seeds, device=args.device, runs=args.runs, figures=args.figures or "paper_figures",
               jobs=args.jobs,
-              overrides=parse_sets(args.set), from_shipped=args.from_shipped)
+              overrides=parse_sets(args.set), from_shipped=args.from_shipped, retrain_judges=args.retrain_judges)
     return 0

@@ -1,8 +1,10 @@
 """The paper's claims, each with the value we measured and a verdict (the tests: gates.py and stats.py).
 
 Every verdict follows from an interval or a paired test that claims.md prints: intervals are
-95 % two-level bootstraps over the training seeds and the test pairs (seeded, so the page is
-reproducible byte for byte); orderings compare two models on the same pairs and seeds.
+95 % bootstraps over the training seeds, the judges and the test pairs (seeded, so the page is
+reproducible byte for byte); orderings compare two models on the same pairs, seeds and judges.
+With several judges every claim is decided under each judge alone and pooled over them; a claim
+whose verdict differs between the judges is "judge-dependent", and the page says so with each reading.
 Verdicts: "holds"; "does not hold"; "not distinguishable" (the interval contains the threshold,
 or McNemar's p ≥ 0.05); "not measurable here" (a run or its per-pair outcomes missing, the smoke
 profile, a judge too weak on real images, a model whose own reconstructions the judge does not
@@ -21,6 +23,7 @@ from . import gates, outcomes, stats
 from .outcomes import Outcomes
 
 HOLDS, FAILS, NA, UNCLEAR = "holds", "does not hold", "not measurable here", "not distinguishable"
+JUDGE_DEPENDENT = "judge-dependent"
 VERDICTS = (HOLDS, FAILS, UNCLEAR, NA)
 JUDGE_MIN_BCA = 0.90  # below this the judge's verdicts on swaps say more about the judge than the model
 SMOKE_WHY = "smoke profile: a few training steps per model; it proves the plumbing, not the science"
@@ -59,14 +62,34 @@ def _ratio(out: Outcomes, models: tuple[str, ...], metric: str, stat, name: str,
     return est, f"{est[0]:.{digits}f} [{est[1]:.{digits}f}, {est[2]:.{digits}f}]"
 
 
-def claims(report: dict, profile: str = "quick", per_pair: Mapping | Outcomes | None = None) -> list[dict[str, str]]:
-    """Every claim of the paper as {claim, paper, threshold, measured, verdict, why}."""
-    out = per_pair if isinstance(per_pair, Outcomes) else Outcomes(report, per_pair)
+def by_judge(report: dict, judge: int | None) -> dict:
+    """The report as judge `judge` alone reads it (its rows, itself as the judge); None or one judge: as it is."""
+    if judge is None or "rows_by_judge" not in report:
+        return report
+    return {**report, "rows": report["rows_by_judge"][judge], "judge": report["judges"][judge],
+            "judges": [report["judges"][judge]]}
+
+
+def _weak_judges(report: dict) -> dict[str, float]:
+    """{label: the lowest test BCA of any judge of the report} where it is below JUDGE_MIN_BCA."""
+    weak: dict[str, float] = {}
+    for judge in report.get("judges") or [report.get("judge", {})]:
+        for label, bca in judge.get("report", {}).get("test_bca", {}).items():
+            if bca is not None and bca < JUDGE_MIN_BCA:
+                weak[label] = min(bca, weak.get(label, bca))
+    return weak
+
+
+def claims(report: dict, profile: str = "quick", per_pair: Mapping | None = None,
+           judge: int | None = None) -> list[dict[str, str]]:
+    """Every claim of the paper as {claim, paper, threshold, measured, verdict, why}, read by judge `judge` alone or
+    (None) by all the judges of the report pooled."""
+    out = Outcomes(report, per_pair, judge)
+    report = by_judge(report, judge)
     g = _rows(report)
     items = []
     judge_report = report.get("judge", {}).get("report", {})
-    weak = {label: bca for label, bca in judge_report.get("test_bca", {}).items()
-            if bca is not None and bca < JUDGE_MIN_BCA}
+    weak = _weak_judges(report)
 
     def add(claim: str, paper: str, threshold: str, measured: str, ok, why: str = "", judged: tuple[str, ...] = (),
             uses: list = ()) -> None:
@@ -220,41 +243,82 @@ def _right_glasses_claim(out: Outcomes, g: dict, judge_report: dict, add) -> Non
     add(claim, paper, threshold, measured, ok, why)
 
 
-def to_markdown(items: list[dict[str, str]], report: dict, profile: str) -> str:
-    """claims.md: a table of claims, then the criteria."""
+def judged_claims(report: dict, profile: str = "quick", per_pair: Mapping | None = None) -> list[dict]:
+    """The claims pooled over the judges; with several judges each item also holds every judge's own verdict and
+    measured values (by_judge, measured_by_judge) and whether they differ (judge_dependent)."""
+    pooled = claims(report, profile, per_pair)
+    n_judges = outcomes.judges_in(per_pair or {})
+    if n_judges < 2:
+        return pooled
+    each = [claims(report, profile, per_pair, j) for j in range(n_judges)]
+    for i, item in enumerate(pooled):
+        item["by_judge"] = [e[i]["verdict"] for e in each]
+        item["measured_by_judge"] = [e[i]["measured"] for e in each]
+        item["why_by_judge"] = [e[i]["why"] for e in each]
+        item["judge_dependent"] = len(set(item["by_judge"])) > 1
+    return pooled
+
+
+def _verdict_cells(c: dict) -> str:
+    """The verdict columns of one claim: each judge's, then the pooled one (marked when the judges disagree)."""
+    if "by_judge" not in c:
+        return f"**{c['verdict']}**"
+    pooled = f"**{JUDGE_DEPENDENT}** (pooled: {c['verdict']})" if c["judge_dependent"] else f"**{c['verdict']}**"
+    return " | ".join(c["by_judge"] + [pooled])
+
+
+def to_markdown(items: list[dict], report: dict, profile: str) -> str:
+    """claims.md: a table of claims (a verdict per judge and pooled when there are several), then the criteria."""
     seeds = sorted({r["seeds"] for r in report["rows"]}) or [0]
+    judges = report.get("judges") or [report["judge"]]
+    several = any("by_judge" in c for c in items)
+    read = (f"Judges: {len(judges)} × {judges[0]['arch']} (seeds "
+            f"{', '.join(str(j.get('config', {}).get('seed', i)) for i, j in enumerate(judges))}), each reading every "
+            "swap; measured values are their mean. " if several else f"Judge: {report['judge']['arch']}. ")
     lines = [f"# The paper's claims, checked ({profile} profile)", "",
              f"Measured by `jdvae evaluate` on {', '.join(sorted({r['section'] for r in report['rows']}))} runs "
-             f"({'/'.join(map(str, seeds))} training seed(s) per row). Judge: {report['judge']['arch']}. "
-             f"[lo, hi]: {gates.LEVEL} intervals, two-level bootstrap ({stats.REPS} replicates, seeded) over the "
-             "training seeds and the test pairs within each (one seed: over the pairs); a rate's interval also "
-             "contains the Wilson interval of its count over the pairs actually scored. Orderings are paired: the "
-             "same pairs and seeds; with one seed a rate is decided by McNemar's exact test (p < 0.05).", "",
-             f"Gates: a verdict that uses a model's SR is *{NA}* when that model's plain reconstructions are read "
-             f"right by the judge in less than {gates.MIN_RECON_READ:.0f} % of the pairs (R(+) or R(−)), when the "
-             f"judge reads the true counterfactuals right in less than {gates.MIN_TRUTH_READ:.0f} %, or when its test "
-             f"balanced accuracy is below {100 * JUDGE_MIN_BCA:.0f} %. No gate asks for an SR. The profile's "
-             "budget was fixed by compute, the same for every model, and its gates checked on validation pairs "
-             "(docs/learning_curves.md); the test pairs are read here only. A threshold inside the interval, or an "
-             f"ordering that the paired test cannot tell, is *{UNCLEAR}*. Several comparisons in one claim are "
-             "each tested at 5 %, without correction.", ""]
+             f"({'/'.join(map(str, seeds))} training seed(s) per row). {read}"
+             f"[lo, hi]: {gates.LEVEL} intervals, bootstrap ({stats.REPS} replicates, seeded) over the training "
+             + ("seeds, the judges and the test pairs within each seed" if several else "seeds and the test pairs "
+                "within each (one seed: over the pairs)")
+             + "; a rate's interval also contains the Wilson interval of its count over the pairs actually scored. "
+             "Orderings are paired: the same pairs, seeds and judges; with one seed and one judge a rate is decided "
+             "by McNemar's exact test (p < 0.05).", ""]
+    if several:
+        lines += [f"Each claim is decided under each judge alone and under the judges pooled. A claim whose verdict "
+                  f"differs between the judges is **{JUDGE_DEPENDENT}**: the swaps it rests on sit near the judges' "
+                  "decision boundary, and both readings are given below.", ""]
+    lines += [f"Gates: a verdict that uses a model's SR is *{NA}* when that model's plain reconstructions are read "
+              f"right by the judge in less than {gates.MIN_RECON_READ:.0f} % of the pairs (R(+) or R(−)), when the "
+              f"judge reads the true counterfactuals right in less than {gates.MIN_TRUTH_READ:.0f} %, or when its "
+              f"test balanced accuracy is below {100 * JUDGE_MIN_BCA:.0f} %. No gate asks for an SR. The profile's "
+              "budget was fixed by compute, the same for every model, and its gates checked on validation pairs "
+              "(docs/learning_curves.md); the test pairs are read here only. A threshold inside the interval, or an "
+              f"ordering that the paired test cannot tell, is *{UNCLEAR}*. Several comparisons in one claim are "
+              "each tested at 5 %, without correction.", ""]
     if profile == "smoke":
         lines += ["**Smoke profile: a few training steps per model. Every verdict is not measurable: the run "
                   "proves the plumbing, not the science; run the quick or paper profile.**", ""]
-    lines += ["| claim | paper | threshold | measured | verdict |", "|---|---|---|---|---|"]
+    head = [f"judge {j.get('config', {}).get('seed', i)}" for i, j in enumerate(judges)] + ["pooled"] \
+        if several else ["verdict"]
+    lines += ["| claim | paper | threshold | measured | " + " | ".join(head) + " |",
+              "|---|---|---|---|" + "---|" * len(head)]
     for c in items:
-        lines.append(f"| {c['claim']} | {c['paper']} | {c['threshold']} | {c['measured']} | **{c['verdict']}** |")
+        lines.append(f"| {c['claim']} | {c['paper']} | {c['threshold']} | {c['measured']} | {_verdict_cells(c)} |")
     lines += ["", "## How each verdict was reached", ""]
-    lines += [f"- {c['claim']}: {c['why']}" for c in items]
+    for c in items:
+        lines.append(f"- {c['claim']}: {c['why']}")
+        if c.get("judge_dependent"):
+            lines += [f"  - judge {j.get('config', {}).get('seed', i)} alone: **{v}**; {m}; {w}" for i, (j, v, m, w)
+                      in enumerate(zip(judges, c["by_judge"], c["measured_by_judge"], c["why_by_judge"]))]
     return "\n".join(lines) + "\n"
 
 
-def write_claims(report: dict, path: str | Path, profile: str = "quick",
-                 per_pair: Mapping | Outcomes | None = None) -> str:
+def write_claims(report: dict, path: str | Path, profile: str = "quick", per_pair: Mapping | None = None) -> str:
     """Write claims.md atomically and return its text; the per-pair outcomes default to outcomes.npz beside it."""
     if per_pair is None:
         stored = Path(path).parent / report.get("outcomes_file", outcomes.FILE)
         per_pair = outcomes.load(stored) if stored.is_file() else None
-    text = to_markdown(claims(report, profile, per_pair), report, profile)
+    text = to_markdown(judged_claims(report, profile, per_pair), report, profile)
     atomic_write_text(path, text)
     return text

@@ -1,16 +1,16 @@
-"""Validity gates, and the paired tests and intervals behind every verdict of claims.md (issues 11 and 18).
+"""Validity gates, and the paired tests and intervals behind every verdict of claims.md.
 
 - R(+) / R(−): shares of a model's plain reconstructions of the pair images that the judge reads
   as having / not having the label. Below MIN_RECON_READ the model cannot draw the label as
   the judge sees it, and its SR says more about the judge than about the swap.
 - The judge's read of the true counterfactuals (SynthFaces): below MIN_TRUTH_READ the judge
   cannot see a perfect swap, so no SR it gives can be trusted.
-- Intervals (stats.py): the two-level bootstrap over training seeds and the pairs within each,
+- Intervals (stats.py): the bootstrap over training seeds, judges and the pairs within each seed,
   on the per-pair outcomes (outcomes.py); a rate's interval also contains the Wilson interval
   of its pooled count, whose n is the pairs actually scored.
-- Orderings "a > b" are paired: both models on the same pairs and the same seeds. With one
-  seed, a rate is decided by McNemar's exact test on the discordant pairs (p < 0.05); otherwise,
-  and for every other measure, by the paired bootstrap interval of a − b (0 outside it).
+- Orderings "a > b" are paired: both models on the same pairs, seeds and judges. With one seed
+  read by one judge, a rate is decided by McNemar's exact test on the discordant pairs (p < 0.05);
+  otherwise, and for every other measure, by the paired bootstrap interval of a − b (0 outside it).
   A threshold holds when the whole interval lies above it, fails when it lies below.
 All rates are in percent, as in Table 1.
 """
@@ -100,14 +100,17 @@ def order(out: Outcomes, section: str, label: str, a: str, b: str, metric: str) 
         return Test(None, "", f"no pair scored for both {a} and {b} [{label}]")
     est, lo, hi = (scale * v for v in boot)
     text = f"{a} − {b} = {_fmt(est, metric)} [{_fmt(lo, metric)}, {_fmt(hi, metric)}]"
-    if metric in RATES and len(groups) == 1:
-        x, y = groups[0]
+    one_judge = all(np.ndim(a) == 1 or len(a) == 1 for a in groups[0])
+    if metric in RATES and len(groups) == 1 and one_judge:
+        x, y = (np.asarray(a).reshape(-1) for a in groups[0])
         ok = ~(np.isnan(np.asarray(x, float)) | np.isnan(np.asarray(y, float)))
         n_ab, n_ba = stats.discordant(np.asarray(x)[ok], np.asarray(y)[ok])
         p = stats.mcnemar(n_ab, n_ba)
         return Test((n_ab > n_ba) if p < stats.ALPHA else None,
                     f"{text}; McNemar: {n_ab} pairs only {a} right, {n_ba} only {b}, p = {p:.2g}")
-    how = f"{len(groups)} seeds, two-level bootstrap" if len(groups) > 1 else "one seed, paired bootstrap over pairs"
+    seeds = f"{len(groups)} seed{'s' if len(groups) > 1 else ''}"
+    how = (f"{seeds}, {len(groups[0][0])} judges, three-level bootstrap" if not one_judge
+           else f"{seeds}, two-level bootstrap" if len(groups) > 1 else "one seed, paired bootstrap over pairs")
     return Test(stats.decide(lo, hi), f"{text} ({how})")
 
 

@@ -34,10 +34,27 @@ from ..progress import reporter
 from ..schedules import warmup_cosine
 from .judge_inputs import augment, averaged_label_images, bare_images, fade, gaussian_blur, training_subset, use_averaged
 from .judge_model import GlassesRead, Judge, JudgeConfig, judge_config  # re-exported: callers import them from here
-from .metrics import balanced_accuracy, glasses_targets
+from .metrics import balanced_accuracy
+from .truth import glasses_targets
 
 CONFIG_FILE, WEIGHTS_FILE = "judge_config.json", "judge.safetensors"
 WEIGHTS_ENV = "JDVAE_RESNET_WEIGHTS"
+# A study reads every swap with two judges that differ only in their seed; their disagreement is part of
+# every interval (stats.py). Judge seed s lives in RUNS/judge (s = 0) or RUNS/judge-s{s}.
+STUDY_SEEDS = (0, 1)
+
+
+def judge_folder(seed: int) -> str:
+    """The folder name, inside a runs folder, of the study's judge of seed `seed`."""
+    return "judge" if seed == 0 else f"judge-s{seed}"
+
+
+def judges_in(runs: str | os.PathLike) -> list[Path]:
+    """The judge folders a runs folder holds (judge, then judge-s1, judge-s2, ...), by seed."""
+    runs = Path(runs)
+    found = [p for p in runs.glob("judge*") if p.is_dir() and (p / CONFIG_FILE).is_file() and
+             (p.name == "judge" or (p.name.startswith("judge-s") and p.name[7:].isdigit()))]
+    return sorted(found, key=lambda p: 0 if p.name == "judge" else int(p.name[7:]))
 
 
 def _predict_images(judge: Judge, images: np.ndarray, sigma: float = 0.0, batch_size: int = 256) -> np.ndarray:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ..config import LABELS, DataConfig, profile
 from ..errors import JdvaeError
-from .metrics import N_SHAPES
+from .truth import N_SHAPES
 
 
 @dataclass(frozen=True)

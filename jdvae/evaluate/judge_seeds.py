@@ -1,4 +1,5 @@
-"""Two judges on the same runs and pairs: how far apart their success rates are (issue 17's judge-seed gate).
+"""Two judges evaluated apart on the same runs and pairs: how far apart their success rates are, and which claims they
+decide differently (a closer look than claims.md, whose intervals already carry both judges).
 
 Both tables come from `jdvae evaluate` on the same runs, split and pair seed, once with each judge; since the
 images are the same, a difference is the judges' disagreement alone, with no pair sampling in it."""

@@ -1,20 +1,22 @@
-"""Table 1 metrics (paper section 3) and the SynthFaces-only measures of REPRODUCTION.md section 5.
+"""Table 1 metrics (paper section 3) and the SynthFaces-only measures (docs/synthfaces.md).
 
 - SR(-) / SR(+): share of removals the judge classifies y=0 / additions classified y=1.
 - BCA: (TPR + TNR) / 2 of the model's own classifier on the whole test split.
 - LPIPS between the pair images and their reconstructions (see lpips_metric.py).
 - Counterfactual error (SynthFaces): MSE and SSIM between each swap and the true
   counterfactual rendering, beside the same distances for a plain reconstruction.
-- Validity (issue 11 section 2): R(+) / R(-), the shares of plain reconstructions of the pair
+- Validity: R(+) / R(-), the shares of plain reconstructions of the pair
   images with / without the label that the judge reads as such; on SynthFaces also the judge's
   read of the true counterfactuals (truth_add_read, truth_remove_read).
-- Region error (SynthFaces, issue 11 section 3): MSE of each swap to its true counterfactual
+- Region error (SynthFaces): MSE of each swap to its true counterfactual
   inside the dilated label mask, and the share of the plain reconstruction's error there that
   the swap closes; and the donor match, the share of additions whose colour where the label goes
   is nearer the true donor's than another donor's (chance 50 %).
 - Feature transfer (SynthFaces): are the glasses added to I_w those of I_g, read by the
   judge's feature head. Leakage: ridge-probe R^2 of the glasses features from mu_u and mu_z.
-SR, R(±), the truth reads and BCA are returned in percent, as in the paper's table.
+SR, R(±), the truth reads and BCA are returned in percent, as in the paper's table. With several judges
+every judged rate is read by each (`{rate}@j{j}/{label}`, and per pair outcomes.JUDGED) and the plain
+`{rate}/{label}` is their mean; the swaps are decoded once for all of them.
 """
 from __future__ import annotations
 
@@ -25,13 +27,11 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from .outcomes import by_judge
 from .pairs import draw_pairs
+from .truth import counterfactual_factors, glasses_feature_matrix, glasses_targets
 from .swaps import Latents, decode, encode_means, exchanged, to_tensor
 
-# SynthFaces factor names of the glasses features (jdvae.data.synthfaces.GLASSES_FEATURES).
-SHAPE_KEY, COLOUR_KEY, TINT_KEY = "glasses_shape", "glasses_color", "glasses_tint"
-EXTRA_KEYS = ("glasses_size", "glasses_thickness")  # also probed
-N_SHAPES = 3
 
 
 # ---------------------------------------------------------------- pure metrics
@@ -100,7 +100,7 @@ def region_mse(a: Tensor, b: Tensor, mask: Tensor) -> Tensor:
 
 
 def closed_share(err_swap: Tensor, err_base: Tensor) -> tuple[float | None, float | None]:
-    """1 − Σ err(swap, truth) / Σ err(recon, truth) over the pairs (issue 11 section 3), and its delta-method SE."""
+    """1 − Σ err(swap, truth) / Σ err(recon, truth) over the pairs, and its delta-method SE."""
     ok = ~(err_swap.isnan() | err_base.isnan())
     e_s, e_r = err_swap[ok].double(), err_base[ok].double()
     if len(e_s) == 0 or float(e_r.mean()) <= 0:
@@ -144,34 +144,6 @@ def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
     return float(np.mean(vals)), float(np.std(vals))
 
 
-# ---------------------------------------------------------------- SynthFaces truth
-def glasses_targets(factors: dict[str, np.ndarray], idx=slice(None)):
-    """(shape (N,) int64, colour (N, 3) in [0, 1], tint (N,)) of the images `idx`."""
-    colour = np.asarray(factors[COLOUR_KEY][idx], dtype=np.float32).reshape(-1, 3)
-    return (np.asarray(factors[SHAPE_KEY][idx], dtype=np.int64).reshape(-1), colour,
-            np.asarray(factors[TINT_KEY][idx], dtype=np.float32).reshape(-1))
-
-
-def glasses_feature_matrix(factors: dict[str, np.ndarray], idx=slice(None)) -> np.ndarray:
-    """Probe targets (N, F): one-hot frame shape, frame colour, tint, and lens size/thickness when present."""
-    shape, colour, tint = glasses_targets(factors, idx)
-    cols = [np.eye(N_SHAPES, dtype=np.float32)[shape], colour, tint[:, None]]
-    cols += [np.asarray(factors[k][idx], dtype=np.float32).reshape(len(shape), -1) for k in EXTRA_KEYS if k in factors]
-    return np.concatenate(cols, axis=1)
-
-
-def counterfactual_factors(renderer, factors, g: np.ndarray, w: np.ndarray, label: str):
-    """Factors of the true addition (I_w wearing I_g's label), of I_g, and of the true removal (I_g without it)."""
-    f_g, f_w = renderer.subset(factors, g), renderer.subset(factors, w)
-    return renderer.with_label_of(f_w, f_g, label, present=True), f_g, renderer.without_label(f_g, label)
-
-
-def counterfactuals(renderer, factors, g: np.ndarray, w: np.ndarray, label: str, size: int):
-    """True renderings (uint8 (P, S, S, 3)): I_w with I_g's label features, and I_g without the label."""
-    f_add, _, f_remove = counterfactual_factors(renderer, factors, g, w, label)
-    return renderer.render(f_add, size), renderer.render(f_remove, size)
-
-
 # ---------------------------------------------------------------- one model
 @torch.inference_mode()
 def _encode_all(model, images: np.ndarray, y: Tensor, device, batch_size: int, progress: bool = False) -> Latents:
@@ -204,9 +176,12 @@ def evaluate_model(model, test, labels: tuple[str, ...], judge, lpips=None, pair
                    progress: bool = False, outcomes: dict | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """Every metric of one trained model on the test split: ({'sr_minus/glasses': ..., ...}, notes).
 
-    `outcomes`, when given, receives the per-pair arrays behind the rates and errors as
-    {'sr_plus|glasses': array, ...} (their names: outcomes.py)."""
+    `judge` is one judge or a sequence of them (the first also reads the glasses features). `outcomes`, when
+    given, receives the per-pair arrays behind the rates and errors as {'sr_plus|glasses': array, ...} (their
+    names: outcomes.py)."""
     keep = outcomes if outcomes is not None else {}
+    judges = list(judge) if isinstance(judge, (list, tuple)) else [judge]
+    judge = judges[0]
     model.eval()
     images = test.images  # uint8 (N, S, S, 3); converted batch by batch
     y = torch.from_numpy(test.labels).float()  # (N, K)
@@ -234,14 +209,15 @@ def evaluate_model(model, test, labels: tuple[str, ...], judge, lpips=None, pair
         removal = _decode_all(model, exchanged(lat.take(g), lat.take(w), k, 0.0), device, batch_size)  # (P, 3, S, S)
         addition = _decode_all(model, exchanged(lat.take(w), lat.take(g), k, 1.0), device, batch_size)
         keep[f"g|{name}"], keep[f"w|{name}"] = g, w
-        keep[f"sr_minus|{name}"] = _reads(judge.prob(removal, name), 0)
-        keep[f"sr_plus|{name}"] = _reads(judge.prob(addition, name), 1)
+        _read_by(judges, removal, name, 0, "sr_minus", keep)
+        _read_by(judges, addition, name, 1, "sr_plus", keep)
         pair_idx = np.concatenate([g, w])
         originals = to_tensor(images[pair_idx])  # (2P, 3, S, S)
         recon = _decode_all(model, lat.take(pair_idx), device, batch_size)  # I_g then I_w
-        probs_recon = judge.prob(recon, name)
-        keep[f"r_plus|{name}"] = _reads(probs_recon[:len(g)], 1)  # faces with the label, read with it
-        keep[f"r_minus|{name}"] = _reads(probs_recon[len(g):], 0)
+        for j, jd in enumerate(judges):  # one reading of all 2P reconstructions per judge
+            probs_recon = jd.prob(recon, name)
+            keep[f"{by_judge('r_plus', j)}|{name}"] = _reads(probs_recon[:len(g)], 1)  # faces with the label
+            keep[f"{by_judge('r_minus', j)}|{name}"] = _reads(probs_recon[len(g):], 0)
         keep[f"recon_mse|{name}"] = mse(recon, originals).numpy()  # (2P,)
         keep[f"recon_ssim|{name}"] = ssim(recon, originals).numpy()
         if k == 0 and lpips is not None and lpips.available:  # LPIPS on the pair images of the first label
@@ -250,10 +226,12 @@ def evaluate_model(model, test, labels: tuple[str, ...], judge, lpips=None, pair
                                                for i in range(0, len(pair_idx), batch_size)]).numpy()
             m["lpips"] = float(keep[f"lpips|{name}"].mean())
         if renderer is not None and factors is not None:
-            m.update(_synthfaces_measures(renderer, factors, pairing, name, judge, addition, removal, recon,
+            m.update(_synthfaces_measures(renderer, factors, pairing, name, judges, addition, removal, recon,
                                           originals, keep))
-        for key in ("sr_minus", "sr_plus", "r_plus", "r_minus", "recon_mse", "recon_ssim"):
-            m[f"{key}/{name}"] = _mean_pct(keep[f"{key}|{name}"], key.startswith(("sr", "r_")))
+        for key in ("recon_mse", "recon_ssim"):
+            m[f"{key}/{name}"] = _mean_pct(keep[f"{key}|{name}"], False)
+        for key in ("sr_minus", "sr_plus", "r_plus", "r_minus"):
+            m.update(_judged_means(keep, key, name, len(judges)))
         if name == "glasses" and train is not None and factors is not None and train.factors is not None:
             m.update(_leakage(model, train, lat, factors, test.labels[:, k], k, device, batch_size, probe_max, notes))
     return m, notes
@@ -264,28 +242,46 @@ def _reads(probs, target: int) -> np.ndarray:
     return ((np.asarray(probs).reshape(-1) > 0.5) == bool(target)).astype(np.int8)
 
 
+def _read_by(judges, images: Tensor, name: str, target: int, measure: str, keep: dict) -> None:
+    """Every judge's per-image reading of `images` as `target`, into keep under the measure's judged names."""
+    for j, judge in enumerate(judges):
+        keep[f"{by_judge(measure, j)}|{name}"] = _reads(judge.prob(images, name), target)
+
+
+def _judged_means(keep: dict, measure: str, name: str, n_judges: int) -> dict[str, float | None]:
+    """`measure/name` in percent as the mean over the judges, and with several judges each one's own."""
+    each = [_mean_pct(keep[f"{by_judge(measure, j)}|{name}"], True) for j in range(n_judges)]
+    out = {f"{measure}/{name}": None if None in each else float(np.mean(each))}
+    if n_judges > 1:
+        out.update({f"{measure}@j{j}/{name}": v for j, v in enumerate(each)})
+    return out
+
+
 def _mean_pct(values, percent: bool) -> float | None:
     """The mean of per-pair values (in percent for 0/1 outcomes); None for no pair."""
     v = np.asarray(values, dtype=np.float64)
     return None if not len(v) else float(v.mean()) * (100.0 if percent else 1.0)
 
 
-def _synthfaces_measures(renderer, factors, pairing, name: str, judge, addition: Tensor, removal: Tensor,
+def _synthfaces_measures(renderer, factors, pairing, name: str, judges, addition: Tensor, removal: Tensor,
                          recon: Tensor, originals: Tensor, keep: dict | None = None) -> dict[str, float | None]:
-    """REPRODUCTION.md section 5 and issue 11 section 3: every swap against its true counterfactual."""
+    """Every swap against its true counterfactual (docs/synthfaces.md): whole-image and region errors, the donor's
+    colour, the judges' read of the true counterfactuals, the feature transfer read by the first judge."""
     keep = keep if keep is not None else {}
+    judges = list(judges) if isinstance(judges, (list, tuple)) else [judges]
+    judge = judges[0]
     g, w, size = pairing.g, pairing.w, originals.shape[-1]
     f_add, f_g, f_remove = counterfactual_factors(renderer, factors, g, w, name)
     added, removed = to_tensor(renderer.render(f_add, size)), to_tensor(renderer.render(f_remove, size))
     # the judge on perfect swaps: can it see the label appear and vanish at all?
-    keep[f"truth_add_read|{name}"] = _reads(judge.prob(added, name), 1)
-    keep[f"truth_remove_read|{name}"] = _reads(judge.prob(removed, name), 0)
+    _read_by(judges, added, name, 1, "truth_add_read", keep)
+    _read_by(judges, removed, name, 0, "truth_remove_read", keep)
     m = {f"cf_add_mse/{name}": float(mse(addition, added).mean()),
          f"cf_add_ssim/{name}": float(ssim(addition, added).mean()),
          f"cf_remove_mse/{name}": float(mse(removal, removed).mean()),
          f"cf_remove_ssim/{name}": float(ssim(removal, removed).mean()),
-         f"truth_add_read/{name}": _mean_pct(keep[f"truth_add_read|{name}"], True),
-         f"truth_remove_read/{name}": _mean_pct(keep[f"truth_remove_read|{name}"], True)}
+         **_judged_means(keep, "truth_add_read", name, len(judges)),
+         **_judged_means(keep, "truth_remove_read", name, len(judges))}
     recon_g, recon_w = recon[:len(g)], recon[len(g):]
     for kind, swapped, truth, plain, f_region in (("add", addition, added, recon_w, f_add),
                                                   ("remove", removal, removed, recon_g, f_g)):

@@ -1,4 +1,4 @@
-"""Per-pair outcomes beside metrics.json (outcomes.npz), so that claims are paired tests (issue 18).
+"""Per-pair outcomes beside metrics.json (outcomes.npz), so that claims are paired tests.
 
 One array per run, label and measure, named `run{i}|{measure}|{label}` where run{i} is the
 `outcomes` key of the run in metrics.json. The measures (P pairs, N test images):
@@ -10,6 +10,8 @@ One array per run, label and measure, named `run{i}|{measure}|{label}` where run
   to the true counterfactual (NaN for an empty region); their ratio of sums is `*_closed`.
 - recon_mse, recon_ssim (2P,): per image of the pairs (I_g then I_w); lpips (2P,) on the first label.
 - bca_true, bca_pred (N,) 0/1: the test labels and the model's own classifier's reading.
+The JUDGED measures are read by every judge of the study: the first judge's array under the measure's
+own name, judge j's (j >= 1) under `{measure}@j{j}`; the other measures need no judge.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from ..io import atomic_write_bytes
 
 FILE = "outcomes.npz"
 RATES = ("sr_minus", "sr_plus", "r_plus", "r_minus", "truth_add_read", "truth_remove_read", "donor_match")
+JUDGED = ("sr_minus", "sr_plus", "r_plus", "r_minus", "truth_add_read", "truth_remove_read")
 CLOSED = {"region_add_closed": ("region_add_swap", "region_add_plain"),
           "region_remove_closed": ("region_remove_swap", "region_remove_plain")}
 
@@ -32,6 +35,17 @@ CLOSED = {"region_add_closed": ("region_add_swap", "region_add_plain"),
 def key(run: str, measure: str, label: str) -> str:
     """The name of one array in outcomes.npz."""
     return f"{run}|{measure}|{label}"
+
+
+def by_judge(measure: str, judge: int) -> str:
+    """The name under which judge `judge` (0: the first) stores a JUDGED measure."""
+    return measure if judge == 0 else f"{measure}@j{judge}"
+
+
+def judges_in(arrays: Mapping[str, np.ndarray]) -> int:
+    """How many judges read the outcomes: 1 + the largest j of a `@j{j}` measure."""
+    found = [int(k.split("|")[1].rsplit("@j", 1)[1]) for k in arrays if "@j" in k.split("|")[1]]
+    return 1 + max(found, default=0)
 
 
 def compact(values) -> np.ndarray:
@@ -59,10 +73,14 @@ def load(path: str | Path) -> dict[str, np.ndarray]:
 
 
 class Outcomes:
-    """Per-seed arrays of a Table 1 row, looked up by (section, model, label, measure)."""
+    """Per-seed arrays of a Table 1 row, looked up by (section, model, label, measure), as one judge reads them
+    (`judge` = j) or as all of them do (None: a JUDGED measure comes as (J, P), one row per judge)."""
 
-    def __init__(self, report: dict, arrays: Mapping[str, np.ndarray] | None):
+    def __init__(self, report: dict, arrays: Mapping[str, np.ndarray] | None, judge: int | None = None):
         self.arrays = dict(arrays or {})
+        self.judge, self.judges = judge, judges_in(self.arrays)
+        if judge is not None and not 0 <= judge < self.judges:
+            raise JdvaeError(f"no judge {judge} in these outcomes (judges 0 to {self.judges - 1})")
         self.cache: dict = {}  # intervals already computed (gates.py): a page asks for some twice
         self.runs: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
         for i, r in enumerate(report.get("runs", [])):
@@ -75,10 +93,12 @@ class Outcomes:
     def seeds(self, section: str, model: str, label: str, measure: str) -> dict[int, np.ndarray]:
         """{training seed: array} of one row's measure; empty when it was not stored."""
         out = {}
+        judges = [0] if measure not in JUDGED else range(self.judges) if self.judge is None else [self.judge]
         for seed, run in sorted(self.runs.get((section, model), [])):
-            a = self.arrays.get(key(run, measure, label))
-            if a is not None:
-                out[seed] = a
+            read = [self.arrays.get(key(run, by_judge(measure, j), label)) for j in judges]
+            if any(a is None for a in read):
+                continue
+            out[seed] = read[0] if measure not in JUDGED or self.judge is not None else np.stack(read)
         return out
 
     def groups(self, section: str, label: str, specs: list[tuple[str, str]]) -> tuple[list[tuple], str]:

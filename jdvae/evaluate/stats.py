@@ -1,14 +1,18 @@
-"""The statistics behind every interval and verdict of Table 1 and claims.md (issue 18, section 2).
+"""The statistics behind every interval and verdict of Table 1 and claims.md.
 
 - Wilson score interval of a share k / n (Wilson 1927; Agresti & Coull 1998): never of width 0
   at 0 % or 100 %, unlike the Wald interval p ± z sqrt(p (1 − p) / n).
 - McNemar's exact test of two paired 0/1 outcomes (McNemar 1947): only the discordant pairs
   count; under the null each is "a wins" with probability 1/2, a two-sided binomial test.
-- Two-level bootstrap (Davison & Hinkley 1997, section 3.8): resample the training seeds, then
-  the pairs within each drawn seed, and average the per-seed statistic over the drawn seeds;
-  with one seed it is the plain bootstrap over pairs. The interval is the percentile interval.
-  Arrays of one seed are resampled with the same indices, so a statistic of several arrays
-  (a − b on the same pairs, a ratio of two models on the same images) is paired.
+- Three-level bootstrap (Davison & Hinkley 1997, section 3.8, for the nesting; judges crossed with
+  seeds and pairs): resample the training seeds, the judges, and the pairs within each drawn seed;
+  the statistic of a replicate is its mean over the drawn seeds and, within each, over the drawn
+  judges. Every drawn judge reads the same drawn pairs, so judges are paired with each other as the
+  models are. With one judge (or judges that agree on every pair) it is the two-level bootstrap
+  (seeds, then pairs) draw for draw: the judges come from a generator of their own. With one seed
+  it is the bootstrap over judges and pairs. The interval is the percentile interval. Arrays of one
+  seed are resampled with the same indices, so a statistic of several arrays (a − b on the same
+  pairs, a ratio of two models on the same images) is paired.
 All intervals are two-sided at LEVEL; the RNG is seeded from a name, so a page is reproducible.
 """
 from __future__ import annotations
@@ -66,31 +70,47 @@ def rng_for(name: str) -> np.random.Generator:
 
 
 def _complete(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
-    """The aligned arrays of one seed, as float, without the positions where any is NaN."""
-    arrays = [np.asarray(a, dtype=np.float64).reshape(-1) for a in arrays]
-    if len({len(a) for a in arrays}) != 1:
-        raise JdvaeError(f"arrays of one seed differ in length ({[len(a) for a in arrays]}): not the same pairs")
-    ok = ~np.any([np.isnan(a) for a in arrays], axis=0)
-    return tuple(a[ok] for a in arrays)
+    """The aligned arrays of one seed as float (J, n): a judge-free array (n,) serves every judge; the positions
+    where any array of any judge is NaN (a pair not scored) are left out."""
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    arrays = [a.reshape(1, -1) if a.ndim <= 1 else a for a in arrays]
+    if len({a.shape[-1] for a in arrays}) != 1:
+        raise JdvaeError(f"arrays of one seed differ in length ({[a.shape[-1] for a in arrays]}): not the same pairs")
+    judges = {len(a) for a in arrays} - {1}
+    if len(judges) > 1:
+        raise JdvaeError(f"arrays of one seed were read by different numbers of judges ({sorted(judges)})")
+    n_judges = judges.pop() if judges else 1
+    arrays = [np.broadcast_to(a, (n_judges, a.shape[-1])) for a in arrays]
+    ok = ~np.any([np.isnan(a).any(0) for a in arrays], axis=0)
+    return tuple(a[:, ok] for a in arrays)
 
 
 def bootstrap(groups: Sequence[Sequence[np.ndarray]], stat: Stat, name: str,
               reps: int | None = None) -> tuple[float, float, float] | None:
-    """(estimate, lo, hi) of the mean over seeds of stat(arrays of a seed), by the two-level bootstrap.
+    """(estimate, lo, hi) of the mean over seeds and judges of stat(arrays of a seed read by a judge).
 
-    `groups` holds, per training seed, the aligned per-pair arrays the statistic reads; positions
-    where any array is NaN (a pair not scored) are left out. None when no seed has a pair."""
-    groups = [g for g in (_complete(g) for g in groups) if len(g[0])]
+    `groups` holds, per training seed, the aligned per-pair arrays the statistic reads: (n,) for a
+    judge-free measure, (J, n) for one read by J judges (the same J throughout); positions where any
+    array is NaN (a pair not scored) are left out. None when no seed has a pair."""
+    groups = [g for g in (_complete(g) for g in groups) if g[0].shape[-1]]
     if not groups:
         return None
+    n_judges = {len(g[0]) for g in groups}
+    if len(n_judges) > 1:
+        raise JdvaeError(f"the seeds were read by different numbers of judges ({sorted(n_judges)})")
+    n_judges = n_judges.pop()
     rng, k, reps = rng_for(name), len(groups), reps or REPS
-    estimate = float(np.mean([stat(*(a[None] for a in g))[0] for g in groups]))
+    estimate = float(np.mean([stat(*g) for g in groups]))  # mean over seeds and judges
     seeds = rng.integers(0, k, size=(reps, k)) if k > 1 else np.zeros((reps, 1), dtype=np.int64)
+    judges = (rng_for(name + "|judges").integers(0, n_judges, size=(reps, n_judges)) if n_judges > 1
+              else np.zeros((reps, 1), dtype=np.int64))
     values = np.empty((reps, k))
     for s, g in enumerate(groups):  # every slot of a replicate draws its seed, then fresh pairs within it
         drawn = seeds == s  # (reps, k)
-        idx = rng.integers(0, len(g[0]), size=(int(drawn.sum()), len(g[0])))
-        values[drawn] = stat(*(a[idx] for a in g))
+        idx = rng.integers(0, g[0].shape[-1], size=(int(drawn.sum()), g[0].shape[-1]))
+        rows = np.nonzero(drawn)[0]  # the replicate of each drawn slot
+        values[drawn] = np.mean([stat(*(a[judges[rows, t][:, None], idx] for a in g))
+                                 for t in range(judges.shape[1])], axis=0)
     reps_values = values.mean(1)
     lo, hi = np.nanquantile(reps_values, [ALPHA / 2, 1 - ALPHA / 2])
     return estimate, float(lo), float(hi)
@@ -134,14 +154,15 @@ def worst_ratio(a: np.ndarray, *others: np.ndarray) -> np.ndarray:
 
 
 def rate_interval(groups: Sequence[np.ndarray], name: str) -> tuple[float, float, float] | None:
-    """(estimate, lo, hi) in percent of a share over seeds and pairs: the two-level bootstrap, widened to the
-    Wilson interval of the pooled count (the bootstrap alone has width 0 at 0 % and 100 %)."""
+    """(estimate, lo, hi) in percent of a share over seeds, judges and pairs: the bootstrap above, widened to the
+    Wilson interval of the pooled count, averaged over the judges (the bootstrap alone has width 0 at 0 % and
+    100 %). `groups` holds per seed an array (n,), or (J, n) when J judges read the pairs."""
     boot = bootstrap([(g,) for g in groups], mean, name)
     if boot is None:
         return None
-    scored = np.concatenate([np.asarray(g, dtype=np.float64)[~np.isnan(np.asarray(g, dtype=np.float64))]
-                             for g in groups])
-    w_lo, w_hi = wilson(int(scored.sum()), len(scored))
+    scored = [a for a in (_complete((g,))[0] for g in groups) if a.shape[-1]]
+    k = round(sum(float(a.sum()) / len(a) for a in scored))  # the count, averaged over the judges
+    w_lo, w_hi = wilson(k, sum(a.shape[-1] for a in scored))
     return 100 * boot[0], 100 * min(boot[1], w_lo), 100 * max(boot[2], w_hi)
 
 

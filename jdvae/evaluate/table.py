@@ -1,10 +1,12 @@
 """Table 1 of the paper from a folder of trained runs: table1.csv, table1.md and metrics.json.
 
 Every complete run folder (config.json + model.safetensors + done.json) is evaluated
-with one judge; runs that differ only by their training seed form one row (mean ± std).
+with every judge of the study (judge/, judge-s1/: seeds 0 and 1); each judged rate is the mean
+over the judges, and each judge's own table is kept for claims.md. Runs that differ only by their
+training seed form one row (mean ± std).
 Rows: the five models, the PA1 ablations "PA1 (no AdaIN)" / "PA1 (no tokens)", and a
 separate section for multi-label runs (glasses + beard). SR and the donor match are shown with
-their 95 % intervals (two-level bootstrap over seeds and pairs, gates.py) beside the validity
+their 95 % intervals (three-level bootstrap over seeds, judges and pairs, gates.py) beside the validity
 rates R(+) / R(−); on SynthFaces also the label-region errors (glasses and beard) and the judge's
 read of the true counterfactuals.
 The per-pair outcomes behind every interval go to outcomes.npz (outcomes.py), for claims.md.
@@ -27,7 +29,7 @@ from ..config import RunConfig, diff
 from ..errors import JdvaeError
 from ..io import atomic_write_json, atomic_write_text, check_writable
 from . import gates, outcomes
-from .judge import CONFIG_FILE, Judge, judge_config, load_judge, train_judge
+from .judge import CONFIG_FILE, Judge, judge_config, judges_in, load_judge, train_judge
 from .lpips_metric import load_lpips
 from .metrics import mean_std
 
@@ -73,8 +75,10 @@ UNITS = {"sr_minus": "percent", "sr_plus": "percent", "bca": "percent", "lpips":
          "region_*_closed": "1 − region error of the swap / region error of the plain reconstruction",
          "donor_match": "percent of additions whose colour where the label goes is nearer the donor's than another "
                         "donor's (chance 50), over the pairs scored (donor_scored: those whose two donors differ)",
-         "*_ci_lo / _hi": "95 % interval: two-level bootstrap over seeds and pairs, containing the Wilson interval "
-                          "of the pooled count",
+         "*_ci_lo / _hi": "95 % interval: three-level bootstrap over seeds, judges and pairs, containing the Wilson "
+                          "interval of the pooled count",
+         "rate@jJ": "the rate as judge J alone reads it (rows_by_judge: every row so); the plain rate is the mean "
+                    "over the judges",
          "outcomes_file": "per-pair outcomes (npz; names in jdvae/evaluate/outcomes.py), run i under runs[i].outcomes"}
 
 
@@ -88,14 +92,14 @@ def row_name(cfg: RunConfig) -> str:
     return name
 
 
-def find_runs(runs_dir: Path, exclude: Path | None = None) -> tuple[list[Path], list[str]]:
+def find_runs(runs_dir: Path, exclude: tuple[Path, ...] = ()) -> tuple[list[Path], list[str]]:
     """Complete run folders under `runs_dir` and a note for each incomplete one."""
     from ..checkpoint import is_complete
 
     runs, skipped = [], []
     for cfg_file in sorted(runs_dir.rglob("config.json")):
         run = cfg_file.parent
-        if exclude is not None and (run == exclude or exclude in run.parents):
+        if any(run == d or d in run.parents for d in exclude):
             continue
         (runs if is_complete(run) else skipped).append(run)
     return runs, [f"{run}: incomplete (no weights or done marker), skipped" for run in skipped]
@@ -129,26 +133,34 @@ def versions() -> dict[str, str]:
             "lpips": getattr(lpips, "__version__", "unknown")}
 
 
-def evaluate_runs(runs_dir: str | Path, out: str | Path, judge_dir: str | Path | None = None, device: str = "cpu",
+def _judge_dirs(runs_dir: Path, judge_dirs) -> list[Path]:
+    """The judges to read with: those given, else every judge folder in `runs_dir`, else RUNS/judge (trained)."""
+    if judge_dirs is None:
+        return judges_in(runs_dir) or [runs_dir / "judge"]
+    return [Path(d) for d in ([judge_dirs] if isinstance(judge_dirs, (str, Path)) else judge_dirs)]
+
+
+def evaluate_runs(runs_dir: str | Path, out: str | Path, judge_dirs=None, device: str = "cpu",
                   pair_seed: int = 0, progress: bool = True, split: str = "test", workers: int = 1) -> dict[str, Any]:
     """Evaluate every complete run in `runs_dir` on `split`; write table1.csv, table1.md, metrics.json into `out`.
 
-    The test split is the final evaluation's; "val" reads the same measures on validation pairs, which is
-    what a budget or a gate check may look at (issue 17). `workers` > 1 evaluates that many runs side by side
-    (each_run.py); the table is the same."""
+    `judge_dirs`: one judge folder or several (default: every judge folder in `runs_dir`; one is trained into
+    RUNS/judge when there is none). The test split is the final evaluation's; "val" reads the same measures on
+    validation pairs, which is what a budget or a gate check may look at. `workers` > 1 evaluates that many runs
+    side by side (each_run.py); the table is the same."""
     from ..checkpoint import read_config
     from .each_run import evaluate_each
 
     runs_dir, out = Path(runs_dir), check_writable(out)
-    judge_dir = Path(judge_dir) if judge_dir is not None else runs_dir / "judge"
-    runs, skipped = find_runs(runs_dir, exclude=judge_dir)
+    judge_dirs = _judge_dirs(runs_dir, judge_dirs)
+    runs, skipped = find_runs(runs_dir, exclude=tuple(judge_dirs))
     runs.sort(key=lambda r: json.dumps(read_config(r).to_dict()["data"], sort_keys=True))  # one data set at a time
     if not runs:
         raise JdvaeError(f"no complete run in {runs_dir}; train models first (`jdvae train --out {runs_dir}/NAME`)")
     lp = load_lpips(device)
-    judge = _get_judge(judge_dir, read_config(runs[0]), device, progress)  # trained here once when missing
+    judges = [_get_judge(d, read_config(runs[0]), device, progress) for d in judge_dirs]  # trained once when missing
     results, per_pair = [], {}
-    evaluated = evaluate_each(runs, judge_dir, device, pair_seed, split, progress, workers, judge=judge, lpips=lp)
+    evaluated = evaluate_each(runs, judge_dirs, device, pair_seed, split, progress, workers, judges=judges, lpips=lp)
     for run, (config, m, notes, kept) in zip(runs, evaluated):
         cfg = RunConfig.from_dict(config)
         tag = f"run{len(results)}"
@@ -157,11 +169,14 @@ def evaluate_runs(runs_dir: str | Path, out: str | Path, judge_dir: str | Path |
                         "seed": cfg.train.seed, "config": config, "metrics": m, "notes": notes,
                         "outcomes": tag})
     rows = aggregate(results, per_pair)
+    entries = [{"dir": str(d), "arch": j.cfg.arch, "seed": j.cfg.seed, "config": j.cfg.to_dict(), "report": j.report}
+               for d, j in zip(judge_dirs, judges)]
     report = {"pair_seed": pair_seed, "versions": versions(), "units": UNITS, "paper": PAPER,
-              "judge": {"dir": str(judge_dir), "arch": judge.cfg.arch, "config": judge.cfg.to_dict(),
-                        "report": judge.report},
+              "judge": entries[0], "judges": entries,
               "lpips": {"available": lp.available, "reason": lp.reason},
               "runs": results, "rows": rows, "skipped": skipped, "outcomes_file": outcomes.FILE}
+    if len(judges) > 1:
+        report["rows_by_judge"] = [aggregate(results, per_pair, judge=j) for j in range(len(judges))]
     outcomes.save(out / outcomes.FILE, per_pair)
     atomic_write_json(out / "metrics.json", report)
     atomic_write_text(out / "table1.csv", to_csv(rows))
@@ -169,10 +184,11 @@ def evaluate_runs(runs_dir: str | Path, out: str | Path, judge_dir: str | Path |
     return report
 
 
-def aggregate(results: list[dict], per_pair: dict | None = None) -> list[dict]:
+def aggregate(results: list[dict], per_pair: dict | None = None, judge: int | None = None) -> list[dict]:
     """One row per (label set, model row, label): mean and std of every metric over seeds, and the intervals of
-    INTERVALS from the per-pair outcomes (None without them)."""
-    store = outcomes.Outcomes({"runs": results}, per_pair)
+    INTERVALS from the per-pair outcomes (None without them); judged rates as judge `judge` alone reads them, or
+    (None) as the mean over the judges."""
+    store = outcomes.Outcomes({"runs": results}, per_pair, judge)
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in results:
         groups[(tuple(r["labels"]), r["row"])].append(r)
@@ -187,7 +203,8 @@ def aggregate(results: list[dict], per_pair: dict | None = None) -> list[dict]:
                    "runs": [r["run"] for r in members]}
             row["pairs"] = mean_std([r["metrics"].get(f"pairs/{label}") for r in members])[0]
             for metric in METRICS:
-                key = "lpips" if metric == "lpips" else f"{metric}/{label}"
+                judged = judge is not None and metric in outcomes.JUDGED and store.judges > 1
+                key = "lpips" if metric == "lpips" else f"{metric}@j{judge}/{label}" if judged else f"{metric}/{label}"
                 row[metric], row[f"{metric}_std"] = mean_std([r["metrics"].get(key) for r in members])
             for metric in INTERVALS:
                 est = gates.interval(store, row["section"], label, name, metric)[0]
@@ -244,19 +261,25 @@ def _md_table(rows: list[dict], metrics: tuple[str, ...], paper: tuple[str, ...]
 
 def to_markdown(rows: list[dict], report: dict) -> str:
     """table1.md: ours beside the paper's values, then the SynthFaces-only measures and the notes."""
-    judge = report["judge"]
-    test_bca = judge["report"].get("test_bca", {})
+    judges = report.get("judges") or [report["judge"]]
+    judge = judges[0]
     readable, why = gates.features_readable(judge["report"])
     synth = SYNTH if readable else tuple(m for m in SYNTH if m not in TRANSFER)
+    several = len(judges) > 1
+    read = "; ".join((f"seed {j['config'].get('seed', i)}: " if several else "") + ", ".join(
+        f"{k} {100 * v:.2f} %" for k, v in j["report"].get("test_bca", {}).items() if v is not None)
+        for i, j in enumerate(judges))
     lines = ["# Table 1 (reproduction)", "",
-             f"Judge: {judge['arch']} ({judge['report'].get('init', 'init unknown')}); test balanced accuracy "
-             + ", ".join(f"{k} {100 * v:.2f} %" for k, v in test_bca.items() if v is not None) + ".",
+             f"{'Judges' if several else 'Judge'}: {judge['arch']} ({judge['report'].get('init', 'init unknown')})"
+             + (f", {len(judges)} seeds; every rate they read (SR, R(±), truth read) is their mean" if several else "")
+             + f"; test balanced accuracy {read}.",
              f"Pairs drawn with seed {report['pair_seed']}. SR and BCA in percent; LPIPS: AlexNet v0.1. "
              "Paper values: CelebA 128 px, supervision 0.2.",
-             "SR and donor's colour [interval]: 95 % interval, two-level bootstrap over the training seeds and the "
-             "pairs (one seed: over the pairs), containing the Wilson interval of the count over the pairs scored. "
-             "R(+) / R(−): the plain reconstructions of the pair images with / without the label that the judge "
-             f"reads as such; below {gates.MIN_RECON_READ:.0f} % the model's SR is not measurable (claims.md).", ""]
+             "SR and donor's colour [interval]: 95 % interval, bootstrap over the training seeds"
+             + (", the judges" if several else "") + " and the pairs, containing the Wilson interval of the count "
+             "over the pairs scored. R(+) / R(−): the plain reconstructions of the pair images with / without the "
+             f"label that the judge reads as such; below {gates.MIN_RECON_READ:.0f} % the model's SR is not "
+             "measurable (claims.md).", ""]
     if not report["lpips"]["available"]:
         lines += [f"LPIPS unavailable: {report['lpips']['reason']}", ""]
     for section in dict.fromkeys(r["section"] for r in rows):

@@ -238,8 +238,11 @@ RATES = ("sr_minus", "sr_plus", "bca", "r_minus", "r_plus", "truth_add_read", "t
 def seed0_differences(report: dict[str, Any], committed: dict[str, Any], tolerance: float = 0.0) -> list[str]:
     """Where a metrics.json `report` of seed-0 runs disagrees with the seed-0 rows of a `committed` one (e.g. the
     three-seed paper_figures/metrics.json): a run absent there or made on another config, or a rate (in points)
-    more than `tolerance` away. Runs are matched by folder name; an empty list means they agree."""
+    more than `tolerance` away. Runs are matched by folder name; an empty list means they agree. Readings are
+    compared judge by judge: when `committed` was read by the first judge alone and `report` by several, the
+    first judge's own readings (`rate@j0`) are compared with the committed ones."""
     rows = {Path(r["run"]).name: r for r in committed.get("runs", ()) if r.get("seed") == SEED}
+    one_judge = not any("@j" in k for r in rows.values() for k in r["metrics"])
     problems = []
     for run in report.get("runs", ()):
         name = Path(run["run"]).name
@@ -249,9 +252,15 @@ def seed0_differences(report: dict[str, Any], committed: dict[str, Any], toleran
         if json.loads(json.dumps(run["config"])) != rows[name]["config"]:  # tuples read back as lists
             problems.append(f"{name}: made on another config")
             continue
-        for key, value in run["metrics"].items():
+        mine = run["metrics"]
+        for key, value in mine.items():
+            rate, _, label = key.partition("/")
+            if one_judge and "@j" in rate:  # the first judge's reading stands in for the committed one below
+                continue
+            if one_judge and f"{rate}@j0/{label}" in mine:
+                value = mine[f"{rate}@j0/{label}"]
             theirs = rows[name]["metrics"].get(key)
-            if key.split("/")[0].split("@")[0] in RATES and value is not None and theirs is not None \
+            if rate.split("@")[0] in RATES and value is not None and theirs is not None \
                     and abs(value - theirs) > tolerance:
                 problems.append(f"{name} {key}: {value:.2f} against {theirs:.2f}")
     return problems

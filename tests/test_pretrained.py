@@ -217,6 +217,13 @@ def test_seed0_differences_name_a_missing_row_another_config_and_a_moved_rate():
         ["PA1-glasses-s0: made on another config"]
     assert pretrained.seed0_differences({"runs": [{**row, "run": "x/PA2-glasses-s0"}]}, committed) == \
         ["PA2-glasses-s0: no seed-0 row"]
+    # read by two judges against a table read by the first alone: the first judge's readings are compared
+    two = {**row, "metrics": {"sr_plus/glasses": 96.0, "sr_plus@j0/glasses": 95.0, "sr_plus@j1/glasses": 97.0}}
+    assert pretrained.seed0_differences({"runs": [two]}, committed) == []
+    two["metrics"]["sr_plus@j0/glasses"] = 94.0
+    assert pretrained.seed0_differences({"runs": [two]}, committed) == ["PA1-glasses-s0 sr_plus/glasses: 94.00 against 95.00"]
+    both = {"runs": [{**committed["runs"][0], "metrics": {"sr_plus/glasses": 96.0, "sr_plus@j0/glasses": 95.0}}]}
+    assert pretrained.seed0_differences({"runs": [two]}, both) == ["PA1-glasses-s0 sr_plus@j0/glasses: 94.00 against 95.00"]
 
 
 def test_make_figures_says_whether_its_numbers_equal_the_committed_seed0_rows(tmp_path):

@@ -21,7 +21,7 @@ from . import checkpoint as ckpt
 from .errors import JdvaeError
 from .evaluate.judge import CONFIG_FILE, WEIGHTS_FILE
 from .io import atomic_write_json
-from .runs import PROJECT_ROOT as ROOT, make_config, run_name, study
+from .runs import PROJECT_ROOT as ROOT, make_config, name_of, run_name, study
 from .train import result_differences
 from .weights import sha256
 
@@ -260,7 +260,7 @@ def resolve_runs(runs: str, profile: str = "quick", models: Iterable[str] | None
     """The runs folder a notebook reads: `runs` when it holds the finished runs `models` on `labels` of `seed` (None:
     the seed-0 study), else the verified shipped study of `profile` (saying so in one line), else `runs` as it is."""
     names = [run_name(cfg) for cfg in study(profile, 1)] if models is None else \
-        [run_name(make_config(m, profile, labels.replace("+", ","), seed)) for m in models]
+        [name_of(m, labels, seed) for m in models]
     missing = [name for name in names if not ckpt.is_complete(Path(runs) / name)]
     if not missing:
         for name in names:
@@ -289,7 +289,7 @@ def seed_study(runs: str | Path, configs: Iterable, profile_name: str, pretraine
     The shipped folder's SHA-256 are verified first. A run or judge made on other settings (another --set, another
     data seed) is never copied: the study trains it as usual. Copies land under a temporary name, then are renamed.
     """
-    from .reproduce import judge_differences
+    from .reproduce import judge_differences, widest
 
     runs, configs = Path(runs), list(configs)
     folder = Path(pretrained) if pretrained else default_folder(profile_name)
@@ -305,7 +305,7 @@ def seed_study(runs: str | Path, configs: Iterable, profile_name: str, pretraine
         if not result_differences(ckpt.read_config(folder / name), cfg):  # thread counts etc. do not count
             wanted.append((name, RUN_FILES))
     judge_there = (runs / "judge" / WEIGHTS_FILE).is_file()
-    if configs and not judge_there and judge_differences(folder / "judge", profile_name, configs[0]) == []:
+    if configs and not judge_there and judge_differences(folder / "judge", profile_name, widest(configs)) == []:
         wanted.append(("judge", JUDGE_FILES))
     for name, files in wanted:
         target, staging = runs / name, runs / f".{name}.copying"

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import JdvaeError
+from .images import center_crop
 
 VERSION = "celeba-1"
 SOURCE = ("download img_align_celeba.zip, list_attr_celeba.txt and list_eval_partition.txt from the official "
@@ -171,15 +172,6 @@ def labels_of(attr_matrix: np.ndarray, attr_names: list[str], names) -> np.ndarr
         col = attr_matrix[:, attr_names.index(attr)].astype(np.int64)
         cols.append(1 - col if invert else col)
     return np.stack(cols, axis=1).reshape(len(attr_matrix), len(names))
-
-
-def center_crop(im: Image.Image, size: int, crop: int | None = None) -> np.ndarray:
-    """uint8 (size, size, 3): the centred square of side `crop` (default: the shorter side), resized to `size`."""
-    w, h = im.size
-    c = min(crop or min(w, h), w, h)
-    left, top = (w - c) // 2, (h - c) // 2
-    return np.asarray(im.convert("RGB").crop((left, top, left + c, top + c)).resize((size, size), Image.BICUBIC),
-                      np.uint8)
 
 
 def _image(path: Path, size: int) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""SynthFaces written as the folders users bring: a CelebA tree in either layout.
+"""SynthFaces written as the folders users bring: a CelebA tree in either layout, or a folder of one's own
+labelled images (labels.csv with the two labels under names of one's choice).
 
 Each split draws the generator indices `data.splits` uses for SynthFaces (`SPLIT_OFFSET`). A face is
 rendered at 128 px, resized to 178 px and placed in a 178x218 frame (the top and bottom 20 rows repeat
@@ -96,3 +97,21 @@ def write_celeba_tree(out, counts: dict[str, int], seed: int = 0, prevalence: fl
         (folder / attr_name).write_text("\n".join(attr_lines) + "\n")
         (folder / partition_name).write_text("\n".join(part_lines) + "\n")
     return Path(out).expanduser() if kaggle else Path(out).expanduser() / "celeba"
+
+
+def write_labelled_folder(out, counts: dict[str, int], names: tuple[str, str], seed: int = 0,
+                          prevalence: float = 0.3, size: int = 64) -> Path:
+    """SynthFaces as PNGs in out/images/ and out/labels.csv (file, the glasses and beard columns under `names`,
+    split); return `out`."""
+    with new_tree(out) as tmp:
+        (tmp / "images").mkdir()
+        lines = [",".join(("file", *names, "split"))]
+        for split, n in counts.items():
+            factors = synthfaces.sample_factors(seed, np.arange(SPLIT_OFFSET[split], SPLIT_OFFSET[split] + n), prevalence)
+            labels = synthfaces.labels_of(factors, synthfaces.LABELS)
+            for image, row in zip(synthfaces.render(factors, size), labels):
+                name = f"images/{split}-{len(lines):05d}.png"
+                Image.fromarray(image).save(tmp / name)
+                lines.append(",".join((name, *map(str, row), split)))
+        (tmp / "labels.csv").write_text("\n".join(lines) + "\n")
+    return Path(out).expanduser()

@@ -109,11 +109,14 @@ def test_fewer_images_than_a_batch_and_bad_label_names(tmp_path, capsys):
     assert main(["reproduce", "--profile", "smoke", "--data-root", str(root), "--labels", "a,b,c",
                  "--runs", str(tmp_path / "r")]) == 2
     assert main(["reproduce", "--profile", "smoke", "--labels", "smile", "--runs", str(tmp_path / "r")]) == 2
+    judge = ["judge", "--profile", "smoke", "--data-root", str(root), "--out", str(tmp_path / "j")]
+    assert main(judge) == 2  # the judge reads the study's labels: they must be given
+    assert main(judge + ["--labels", "smile,hat", "--calibrate-fade"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 5 and "8 images (the train rows of" in err[0] and "fewer than one batch of 32" in err[0]
-    assert all("--labels" in line for line in err[1:]) and "one or two labels" in err[3]
-    assert "--data folder" in err[4]
-    assert not (out / "config.json").exists() and not (tmp_path / "r").exists()
+    assert len(err) == 7 and "8 images (the train rows of" in err[0] and "fewer than one batch of 32" in err[0]
+    assert all("--labels" in line for line in err[1:6]) and "one or two labels" in err[3] and "one or two" in err[5]
+    assert "--data folder" in err[4] and "folder data has none" in err[6]
+    assert not (out / "config.json").exists() and not (tmp_path / "r").exists() and not (tmp_path / "j").exists()
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import PROFILES
+from ..errors import JdvaeError
 from ..io import check_writable
 from .train import add_data_options
 
@@ -45,6 +46,8 @@ def run(args) -> int:
     data = make_config("PA1", args.profile, study_labels(args.labels, args.data, args.data_root), data=args.data,
                        celeba_root=args.celeba_root, data_root=args.data_root).data
     cfg = judge_config(args.profile, data=data, **changes)
+    if args.calibrate_fade and data.source != "synthfaces":
+        raise JdvaeError(f"--calibrate-fade fades SynthFaces' true glasses; {data.source} data has none: drop it")
     check_writable(args.out)
     judge = train_judge(cfg, args.out, device=args.device, progress=not args.no_progress)
     r = judge.report

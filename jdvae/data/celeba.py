@@ -12,6 +12,7 @@ and wraps them in a `Split`, as it does for SynthFaces; this module knows nothin
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,42 +103,66 @@ def _malformed(path: Path, line: int, problem: str, layout: Layout) -> JdvaeErro
     return JdvaeError(f"{path} line {line}: {problem}; {layout.fix()}")
 
 
-def _lines(path: Path, layout: Layout) -> list[tuple[int, list[str]]]:
-    """(line number, fields) of every non-empty line: comma-separated in the Kaggle layout, else space-separated."""
+def _text(path: Path, layout: Layout) -> list[tuple[int, str]]:
+    """(line number, text) of every non-empty line."""
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
         raise JdvaeError(f"cannot read {path} ({e}); {layout.fix()}") from None
-    comma = layout.name == "Kaggle"
-    return [(no, [f.strip() for f in line.split(",")] if comma else line.split())
-            for no, line in enumerate(text.splitlines(), 1) if line.strip()]
+    return [(no, line) for no, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _fields(line: str, layout: Layout, maxsplit: int = -1) -> list[str]:
+    """A line's fields: comma-separated in the Kaggle layout, else separated by spaces."""
+    if layout.name == "Kaggle":
+        return [f.strip() for f in line.split(",", maxsplit)]
+    return line.split(None, maxsplit)
+
+
+def _lines(path: Path, layout: Layout) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of every non-empty line."""
+    return [(no, _fields(line, layout)) for no, line in _text(path, layout)]
 
 
 def read_attributes(layout: Layout) -> tuple[list[str], dict[str, int], np.ndarray]:
     """Attribute names, row of each image and the int8 (N, 40) 0/1 matrix (-1 and 0 read as 0) of the table."""
-    lines = _lines(layout.attr, layout)
+    lines = _text(layout.attr, layout)
+    head = [(no, _fields(line, layout)) for no, line in lines[:2]]
     if layout.name == "official":
-        if not lines or len(lines[0][1]) != 1 or not lines[0][1][0].isdigit():
-            raise _malformed(layout.attr, lines[0][0] if lines else 1, "expected the number of images", layout)
-        if len(lines) < 2:
+        if not head or len(head[0][1]) != 1 or not head[0][1][0].isdigit():
+            raise _malformed(layout.attr, head[0][0] if head else 1, "expected the number of images", layout)
+        if len(head) < 2:
             raise _malformed(layout.attr, 2, "expected the line of attribute names", layout)
-        count, (_, names), rows = int(lines[0][1][0]), lines[1], lines[2:]
+        count, names, rows = int(head[0][1][0]), head[1][1], lines[2:]
         if count != len(rows):
-            raise _malformed(layout.attr, lines[0][0], f"says {count} images but {len(rows)} rows follow", layout)
+            raise _malformed(layout.attr, head[0][0], f"says {count} images but {len(rows)} rows follow", layout)
     else:
-        if not lines or lines[0][1][0] != "image_id":
-            raise _malformed(layout.attr, lines[0][0] if lines else 1, "expected a header row image_id,...", layout)
-        names, rows = lines[0][1][1:], lines[1:]
-    for no, fields in rows:
+        if not head or head[0][1][0] != "image_id":
+            raise _malformed(layout.attr, head[0][0] if head else 1, "expected a header row image_id,...", layout)
+        names, rows = head[0][1][1:], lines[1:]
+    split = [_fields(line, layout, 1) + [""] for _, line in rows]  # [image, the values as text, ...]
+    try:  # one parse in C; a token that is no integer stops it, and the row is then found line by line
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            flat = np.fromstring(" ".join(f[1] for f in split).replace(",", " "), dtype=np.int64, sep=" ")
+    except (ValueError, DeprecationWarning):
+        flat = np.empty(0, np.int64)
+    if flat.size != len(rows) * len(names) or not np.isin(flat, (-1, 0, 1)).all():
+        _first_bad_row(layout, names, rows)
+    attr = ((flat.reshape(len(rows), len(names)) + 1) // 2).astype(np.int8)
+    return list(names), {f[0]: i for i, f in enumerate(split)}, attr
+
+
+def _first_bad_row(layout: Layout, names: list[str], rows: list[tuple[int, str]]) -> None:
+    """Raise the error of the first row with a wrong number of values or a value that is not -1, 0 or 1."""
+    for no, line in rows:
+        fields = _fields(line, layout)
         if len(fields) != len(names) + 1:
             raise _malformed(layout.attr, no, f"{len(fields) - 1} values for {len(names)} attributes", layout)
-    values = np.array([fields[1:] for _, fields in rows], dtype=str).reshape(len(rows), len(names))
-    bad = ~np.isin(values, ("-1", "0", "1"))
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise _malformed(layout.attr, rows[r][0], f"{names[c]} is '{values[r, c]}', not -1 or 1", layout)
-    attr = ((values.astype(np.int8) + 1) // 2).astype(np.int8)
-    return list(names), {fields[0]: i for i, (_, fields) in enumerate(rows)}, attr
+        for name, value in zip(names, fields[1:]):
+            if value not in ("-1", "0", "1"):
+                raise _malformed(layout.attr, no, f"{name} is '{value}', not -1 or 1", layout)
+    raise _malformed(layout.attr, rows[0][0] if rows else 1, "unreadable values", layout)
 
 
 def read_split_files(layout: Layout, split: str, row_of: dict[str, int]) -> tuple[list[str], np.ndarray]:

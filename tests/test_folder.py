@@ -11,6 +11,7 @@ from PIL import Image
 
 from jdvae.cli import main
 from jdvae.config import DataConfig
+from jdvae.data.folder import read_table
 from jdvae.data.splits import load_split
 from jdvae.data.synth_trees import write_labelled_folder
 from jdvae.errors import JdvaeError
@@ -117,6 +118,24 @@ def test_fewer_images_than_a_batch_and_bad_label_names(tmp_path, capsys):
     assert all("--labels" in line for line in err[1:6]) and "one or two labels" in err[3] and "one or two" in err[5]
     assert "--data folder" in err[4] and "folder data has none" in err[6]
     assert not (out / "config.json").exists() and not (tmp_path / "r").exists() and not (tmp_path / "j").exists()
+
+
+def test_synth_writes_a_labelled_folder_under_the_names_given(tmp_path, capsys):
+    from jdvae.data import synthfaces
+    from jdvae.data.splits import SPLIT_OFFSET
+
+    assert main(["synth", "--labelled-folder", str(tmp_path / "f"), "--label-names", "smile,hat", "--splits", "3,3,3",
+                 "--size", "32", "--prevalence", "0.5"]) == 0
+    header = (tmp_path / "f" / "labels.csv").read_text().splitlines()[0]
+    assert header == "file,smile,hat,split"
+    table = read_table(tmp_path / "f", ("hat", "smile"), 0)
+    factors = synthfaces.sample_factors(0, np.arange(SPLIT_OFFSET["val"], SPLIT_OFFSET["val"] + 3), 0.5)
+    assert np.array_equal(table.labels[table.split == "val"], synthfaces.labels_of(factors, ("beard", "glasses")))
+    assert main(["synth", "--labelled-folder", str(tmp_path / "g"), "--label-names", "smile"]) == 2
+    assert main(["synth", "--labelled-folder", str(tmp_path / "g"), "--label-names", "smile,a/b"]) == 2
+    assert main(["synth", "--labelled-folder", str(tmp_path / "f")]) == 2  # in use: kept
+    assert not (tmp_path / "g").exists() and len(list((tmp_path / "f" / "images").iterdir())) == 9
+    assert len(capsys.readouterr().err.strip().splitlines()) == 3
 
 
 @pytest.mark.slow

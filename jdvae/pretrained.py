@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import checkpoint as ckpt
+from .config import RunConfig
 from .errors import JdvaeError
 from .evaluate.judge import CONFIG_FILE, WEIGHTS_FILE
 from .io import atomic_write_json
@@ -244,7 +245,7 @@ def seed0_differences(report: dict[str, Any], committed: dict[str, Any], toleran
         if name not in rows:
             problems.append(f"{name}: no seed-0 row")
             continue
-        if json.loads(json.dumps(run["config"])) != rows[name]["config"]:  # tuples read back as lists
+        if _config(run["config"]) != _config(rows[name]["config"]):
             problems.append(f"{name}: made on another config")
             continue
         for key, value in run["metrics"].items():
@@ -253,6 +254,17 @@ def seed0_differences(report: dict[str, Any], committed: dict[str, Any], toleran
                     and abs(value - theirs) > tolerance:
                 problems.append(f"{name} {key}: {value:.2f} against {theirs:.2f}")
     return problems
+
+
+def _config(saved: dict[str, Any]) -> Any:
+    """A run config as saved, a field added since read at its default (which keeps the former behaviour); a dict that
+    is no run config (as in tests) compares as JSON."""
+    if set(saved) <= {"profile", "data", "model", "train"}:
+        try:
+            return RunConfig.from_dict(saved)
+        except JdvaeError:
+            pass
+    return json.loads(json.dumps(saved))  # tuples read back as lists
 
 
 def resolve_runs(runs: str, profile: str = "quick", models: Iterable[str] | None = None,

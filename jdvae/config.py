@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import json
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields, replace
@@ -20,7 +21,7 @@ from .schedules import LR_SCHEDULES
 
 MODELS = ("PA1", "PA2", "M2", "CCVAE2", "CCVAE")
 LABELS = ("glasses", "beard")
-SOURCES = ("synthfaces", "celeba")
+SOURCES = ("synthfaces", "celeba", "folder")  # folder: your own images, DIR/labels.csv (docs/your_data.md)
 IMAGE_SIZES = (32, 64, 128)
 ADAIN_STYLES = ("sample", "mean")
 PRECISIONS = ("auto", "fp32", "bf16")  # train.precision; what each means on a device: jdvae/precision.py
@@ -39,7 +40,7 @@ class DataConfig:
 
     source: str = "synthfaces"
     image_size: int = 64
-    labels: tuple[str, ...] = ("glasses",)
+    labels: tuple[str, ...] = ("glasses",)  # of LABELS; on a folder, columns of its labels.csv
     n_train: int = 20000  # SynthFaces only; CelebA uses the official partitions
     n_val: int = 2000
     n_test: int = 2000
@@ -48,14 +49,20 @@ class DataConfig:
     seed: int = 0  # data seed: SynthFaces identities and the supervision mask
     celeba_root: str | None = None
     celeba_balance: bool = False  # keep every positive and a seeded 20 % of negatives
+    data_root: str | None = None  # source "folder": the folder holding labels.csv
 
     def validate(self) -> None:
         """Raise JdvaeError naming the first invalid field and how to fix it."""
         if self.source not in SOURCES:
             raise JdvaeError(f"unknown data source {self.source!r}; use one of {', '.join(SOURCES)}")
         check_image_size(self.image_size)
-        unknown = [name for name in self.labels if name not in LABELS]
-        if unknown or not self.labels:
+        if self.source == "folder":  # label names become parts of run folder names
+            if not self.data_root or not self.labels or len(set(self.labels)) != len(self.labels) or \
+                    not all(re.fullmatch(r"\w[\w.-]*", str(n)) for n in self.labels):
+                raise JdvaeError(f"your own images need --data-root DIR (now {self.data_root}) and --labels NAME[,NAME] "
+                                 f"(now {','.join(map(str, self.labels))}): distinct words, 0/1 columns of labels.csv")
+        elif not self.labels or any(name not in LABELS for name in self.labels):
+            unknown = [name for name in self.labels if name not in LABELS]
             raise JdvaeError(f"unknown label {', '.join(unknown) or '(none)'}; use one or more of {', '.join(LABELS)}")
         if not 0.0 < self.supervision <= 1.0:
             raise JdvaeError(f"supervision rate {self.supervision} is outside (0, 1]; give e.g. 0.2")

@@ -34,8 +34,7 @@ CELL_INCHES = 1.25
 def run_name(model: str, labels: Sequence[str] | str = "glasses", seed: int = 0,
              adain: bool = True, tokens: bool = True) -> str:
     """Run folder name under runs/<profile>/, e.g. PA1-glasses+beard-s0 (labels as a tuple or "glasses+beard")."""
-    labels = labels.replace("+", ",") if isinstance(labels, str) else ",".join(labels)
-    return study_runs.run_name(study_runs.make_config(model, "smoke", labels, seed, adain=adain, tokens=tokens))
+    return study_runs.name_of(model, labels, seed, adain, tokens)
 
 
 def load_runs(runs: str | os.PathLike, models: Iterable[str], labels: Sequence[str] | str = ("glasses",),
@@ -213,12 +212,12 @@ def _pick(labels: np.ndarray, want: dict[int, int], n: int, rng: np.random.Gener
     return np.sort(rng.choice(rows, size=n, replace=False))
 
 
-def fig3_draw(labels: np.ndarray, names: Sequence[str], n: int = 3,
-              seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fig3_draw(labels: np.ndarray, names: Sequence[str], n: int = 3, seed: int = 0,
+              pair: Sequence[str] = ("glasses", "beard")) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The test images of Fig. 3, drawn (never chosen) with numpy's default_rng(seed), in this order: n faces with
-    neither label, n glasses donors (without a beard where there are n), n beard donors (without glasses where
-    there are n); each sorted by test index."""
-    kg, kb = names.index("glasses"), names.index("beard")
+    neither label of `pair`, n donors of the first (glasses; without the second where there are n), n donors of the
+    second (beard; without the first where there are n); each sorted by test index."""
+    kg, kb = names.index(pair[0]), names.index(pair[1])
     rng = np.random.default_rng(seed)
     faces = _pick(labels, {kg: 0, kb: 0}, n, rng)
     glasses = _pick(labels, {kg: 1}, n, rng, prefer={kb: 0})
@@ -228,28 +227,33 @@ def fig3_draw(labels: np.ndarray, names: Sequence[str], n: int = 3,
 
 def fig3_caption(cfg, faces, glasses, beards, seed: int) -> str:
     """Which draw Fig. 3 shows: the draw's seed and rule, the test indices, and the training run."""
+    a, b = cfg.data.labels[:2]
     return (f"Rows and donors: a seeded draw from the test split (numpy default_rng({seed}); faces with neither "
-            f"label, glasses donors without a beard, beard donors without glasses where the split has enough), "
-            f"not a choice. Test images: faces {', '.join(map(str, faces))}; glasses donors "
-            f"{', '.join(map(str, glasses))}; beard donors {', '.join(map(str, beards))}. "
+            f"label, {a} donors without {_NOUN.get(b, b)}, {b} donors without {_NOUN.get(a, a)} where the split has "
+            f"enough), not a choice. Test images: faces {', '.join(map(str, faces))}; {a} donors "
+            f"{', '.join(map(str, glasses))}; {b} donors {', '.join(map(str, beards))}. "
             f"Model: {cfg.model.name}, training seed {cfg.train.seed}.")
 
 
+_NOUN = {"beard": "a beard"}  # how a caption names a label after "without"
+
+
 def fig3(model, cfg, test_split: Split, n: int = 3, seed: int = 0, out=None, truth: bool = True) -> Figure:
-    """Paper Fig. 3: faces (first column) get the glasses of the first row's donors and the beard of their row's
-    last image; `seed` draws the images (fig3_draw) and the caption says which draw."""
-    if not {"glasses", "beard"} <= set(cfg.data.labels):
-        raise JdvaeError(f"Fig. 3 needs a model trained with the labels glasses and beard (this one has "
-                         f"{', '.join(cfg.data.labels)}); train one with `--labels glasses,beard`")
-    names = test_split.label_names
-    if not {"glasses", "beard"} <= set(names):
-        raise JdvaeError("Fig. 3 needs a test split with glasses and beard labels; load it with the run's data config")
-    faces, glasses, beards = fig3_draw(test_split.labels, names, n, seed)
+    """Paper Fig. 3: faces (first column) get the glasses (the run's first label) of the first row's donors and the
+    beard (its second) of their row's last image; `seed` draws the images (fig3_draw), the caption says which draw."""
+    if len(cfg.data.labels) < 2:
+        raise JdvaeError(f"Fig. 3 needs a model trained with two labels (this one has {', '.join(cfg.data.labels)}); "
+                         "train one with `--labels glasses,beard` (on your own images: --labels A,B)")
+    pair, names = cfg.data.labels[:2], test_split.label_names
+    if not set(pair) <= set(names):
+        raise JdvaeError(f"Fig. 3 needs a test split with the labels {' and '.join(pair)}; load it with the run's "
+                         "data config")
+    faces, glasses, beards = fig3_draw(test_split.labels, names, n, seed, pair)
 
     x_f, y_f = model_inputs(model, cfg, test_split, faces)
     x_g, y_g = model_inputs(model, cfg, test_split, glasses)
     x_b, y_b = model_inputs(model, cfg, test_split, beards)
-    mg, mb = cfg.data.labels.index("glasses"), cfg.data.labels.index("beard")
+    mg, mb = 0, 1  # the pair is the run's first two labels
     cells = np.stack([  # (n rows, n columns, S, S, 3)
         to_uint8(multi_swap(model, x_f[i:i + 1].expand(n, -1, -1, -1), y_f[i:i + 1].expand(n, -1),
                             glasses_from=(x_g, y_g),
@@ -258,10 +262,10 @@ def fig3(model, cfg, test_split: Split, n: int = 3, seed: int = 0, out=None, tru
         for i in range(n)])
     panels = [(f"{cfg.model.name}", cells)]
     if truth and test_split.factors is not None:
-        panels.append(("truth (SynthFaces counterfactual)", _fig3_truth(test_split, faces, glasses, beards)))
+        panels.append(("truth (SynthFaces counterfactual)", _fig3_truth(test_split, faces, glasses, beards, pair)))
 
     fig, axes = _grid(n + 1, len(panels) * (n + 2), f"Fig. 3 ({cfg.profile} profile, draw seed {seed}): "
-                                                    f"glasses from the top row, beard from the right column")
+                                                    f"{pair[0]} from the top row, {pair[1]} from the right column")
     fig.supxlabel(fig3_caption(cfg, faces, glasses, beards, seed), fontsize=6, wrap=True)
     for p, (title, grid) in enumerate(panels):
         c0 = p * (n + 2)
@@ -270,23 +274,23 @@ def fig3(model, cfg, test_split: Split, n: int = 3, seed: int = 0, out=None, tru
                          transform=axes[0, c0].transAxes)
         axes[0, c0 + n + 1].set_visible(False)
         for j in range(n):
-            _show(axes[0, c0 + 1 + j], test_split.images[glasses[j]], "glasses donor")
+            _show(axes[0, c0 + 1 + j], test_split.images[glasses[j]], f"{pair[0]} donor")
         for i in range(n):
             _show(axes[1 + i, c0], test_split.images[faces[i]], "face" if i == 0 else None)
             for j in range(n):
                 _show(axes[1 + i, c0 + 1 + j], grid[i, j])
-            _show(axes[1 + i, c0 + n + 1], test_split.images[beards[i]], "beard donor" if i == 0 else None)
+            _show(axes[1 + i, c0 + n + 1], test_split.images[beards[i]], f"{pair[1]} donor" if i == 0 else None)
     return _finish(fig, out)
 
 
-def _fig3_truth(split: Split, faces, glasses, beards) -> np.ndarray:
+def _fig3_truth(split: Split, faces, glasses, beards, pair=("glasses", "beard")) -> np.ndarray:
     """True Fig. 3 cells from the SynthFaces renderer: (n, n, S, S, 3)."""
     from .data import synthfaces
 
     n, size = len(faces), split.images.shape[1]
     rows = np.repeat(faces, n)  # row i, column j -> face i
     f = synthfaces.subset(split.factors, rows)
-    f = synthfaces.with_label_of(f, synthfaces.subset(split.factors, np.tile(glasses, n)), "glasses")
-    f = synthfaces.with_label_of(f, synthfaces.subset(split.factors, np.repeat(beards, n)), "beard")
+    f = synthfaces.with_label_of(f, synthfaces.subset(split.factors, np.tile(glasses, n)), pair[0])
+    f = synthfaces.with_label_of(f, synthfaces.subset(split.factors, np.repeat(beards, n)), pair[1])
     return synthfaces.render(f, size).reshape(n, n, size, size, 3)
 

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import checkpoint as ckpt
+from .config import RunConfig
 from .errors import JdvaeError
 from .evaluate.judge import CONFIG_FILE, STUDY_SEEDS, WEIGHTS_FILE, judge_folder
 from .io import atomic_write_json
-from .runs import PROJECT_ROOT as ROOT, make_config, run_name, study
+from .runs import PROJECT_ROOT as ROOT, make_config, name_of, run_name, study
 from .train import result_differences
 from .weights import sha256
 
@@ -249,7 +250,7 @@ def seed0_differences(report: dict[str, Any], committed: dict[str, Any], toleran
         if name not in rows:
             problems.append(f"{name}: no seed-0 row")
             continue
-        if json.loads(json.dumps(run["config"])) != rows[name]["config"]:  # tuples read back as lists
+        if _config(run["config"]) != _config(rows[name]["config"]):
             problems.append(f"{name}: made on another config")
             continue
         mine = run["metrics"]
@@ -266,12 +267,23 @@ def seed0_differences(report: dict[str, Any], committed: dict[str, Any], toleran
     return problems
 
 
+def _config(saved: dict[str, Any]) -> Any:
+    """A run config as saved, a field added since read at its default (which keeps the former behaviour); a dict that
+    is no run config (as in tests) compares as JSON."""
+    if set(saved) <= {"profile", "data", "model", "train"}:
+        try:
+            return RunConfig.from_dict(saved)
+        except JdvaeError:
+            pass
+    return json.loads(json.dumps(saved))  # tuples read back as lists
+
+
 def resolve_runs(runs: str, profile: str = "quick", models: Iterable[str] | None = None,
                  labels: str = "glasses", seed: int = SEED, pretrained: str = "") -> str:
     """The runs folder a notebook reads: `runs` when it holds the finished runs `models` on `labels` of `seed` (None:
     the seed-0 study), else the verified shipped study of `profile` (saying so in one line), else `runs` as it is."""
     names = [run_name(cfg) for cfg in study(profile, 1)] if models is None else \
-        [run_name(make_config(m, profile, labels.replace("+", ","), seed)) for m in models]
+        [name_of(m, labels, seed) for m in models]
     missing = [name for name in names if not ckpt.is_complete(Path(runs) / name)]
     if not missing:
         for name in names:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import checkpoint as ckpt
-from .config import RunConfig
+from .config import LABELS, RunConfig
 from .errors import JdvaeError
 from .evaluate.judge import STUDY_SEEDS, judge_folder
 from .runs import PROJECT_ROOT, format_overrides, run_name, study
@@ -120,6 +120,11 @@ def judge_differences(judge_dir: Path, profile_name: str, cfg: RunConfig, seed: 
     return stale_fields(judge_dir, judge_config(profile_name, cfg.data, seed=seed))
 
 
+def widest(configs: list[RunConfig]) -> RunConfig:
+    """The run with the most labels: its data is the judge's (every label of the study)."""
+    return max(configs, key=lambda cfg: len(cfg.data.labels))
+
+
 def check_reusable(runs: Path, configs: list[RunConfig], profile_name: str) -> None:
     """Refuse, before anything runs, a run folder or judge in `runs` made on other settings than this study's.
 
@@ -133,7 +138,8 @@ def check_reusable(runs: Path, configs: list[RunConfig], profile_name: str) -> N
                 stale.append(f"{folder} ({'; '.join(differs[:3])})")
     for seed in STUDY_SEEDS:
         folder = runs / judge_folder(seed)
-        judge_data = [d for d in judge_differences(folder, profile_name, configs[0], seed) or [] if d.startswith("data.")]
+        judge_data = [d for d in judge_differences(folder, profile_name, widest(configs), seed) or []
+                      if d.startswith("data.")]
         if judge_data:
             stale.append(f"{folder} ({'; '.join(judge_data[:3])})")
     if stale:
@@ -146,15 +152,20 @@ def _side_by_side(device: str) -> int:
     return 1 if device.startswith("cuda") else max(1, min(2, os.cpu_count() or 1))
 
 
-def figure_jobs(runs: Path, figures: Path, device: str, profile_name: str, executed: Path) -> list[Job]:
-    """Notebooks 02-05 on the runs in `runs`: Table 1 and claims, Fig. 2, Fig. 3, the explorer panel.
+def figure_jobs(runs: Path, figures: Path, device: str, profile_name: str, executed: Path,
+                labels: tuple[str, ...] = LABELS) -> list[Job]:
+    """Notebooks 02-05 on the runs in `runs`: Table 1 and claims, Fig. 2, Fig. 3 (with two labels), the explorer
+    panel; Fig. 2 and the explorer show the study's first label.
 
     On a CPU, Table 1 evaluates the runs in one process per core (up to two); the table is the same."""
     params = (("runs", str(runs)), ("out", str(figures)), ("device", device), ("profile", profile_name))
-    return [Job("Table 1 and claims", "02_table1.ipynb", params + (("workers", _side_by_side(device)),), executed / "02_table1.ipynb"),
-            Job("Fig. 2 swaps", "03_fig2_swaps.ipynb", params, executed / "03_fig2_swaps.ipynb"),
-            Job("Fig. 3 glasses and beard", "04_fig3_multilabel.ipynb", params, executed / "04_fig3_multilabel.ipynb"),
-            Job("explorer panel", "05_explore.ipynb", params, executed / "05_explore.ipynb")]
+    jobs = [Job("Table 1 and claims", "02_table1.ipynb", params + (("workers", _side_by_side(device)),), executed / "02_table1.ipynb"),
+            Job("Fig. 2 swaps", "03_fig2_swaps.ipynb", params + (("label", labels[0]),), executed / "03_fig2_swaps.ipynb")]
+    if len(labels) > 1:
+        jobs.append(Job(f"Fig. 3 {labels[0]} and {labels[1]}", "04_fig3_multilabel.ipynb",
+                        params + (("labels", "+".join(labels)),), executed / "04_fig3_multilabel.ipynb"))
+    return jobs + [Job("explorer panel", "05_explore.ipynb", params + (("labels", labels[0]),),
+                       executed / "05_explore.ipynb")]
 
 
 def reproduce_pretrained(profile_name: str = "quick", pretrained: str | Path | None = None,
@@ -213,7 +224,8 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
               seeds: int = 1, device: str = "auto", runs: str | Path | None = None,
               figures: str | Path = "paper_figures", jobs: int | None = None,
               overrides: dict[str, Any] | None = None, log=None, from_shipped: bool = False,
-              retrain_judges: bool = False) -> Path:
+              retrain_judges: bool = False, data_root: str | None = None,
+              labels: str | tuple[str, ...] | None = None) -> Path:
     """Train what is missing, evaluate, and draw every figure of the study; returns the figures folder.
 
     `overrides` (dotted fields, as `--set`) reach every training and the judge's data; they are checked here,
@@ -223,7 +235,9 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
     `from_shipped`: first copy in the shipped study's runs whose settings equal this study's (seed 0 of the
     default data), so that only the rest trains, e.g. seeds 1 and 2 of `--seeds 3`."""
     log = log or (lambda line: print(line, flush=True))  # progress shows at once, even in a log file
-    configs = study(profile_name, seeds, data=data, celeba_root=celeba_root, overrides=overrides)
+    configs = study(profile_name, seeds, data=data, celeba_root=celeba_root, overrides=overrides, data_root=data_root,
+                    labels=labels)
+    labels = widest(configs).data.labels  # the study's, in its order
     runs = Path(runs or Path("runs") / profile_name)
     figures = Path(figures)
     check_writable(runs)
@@ -234,8 +248,8 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
     cuda = device.startswith("cuda")
     jobs = jobs or _side_by_side(device)
     threads = None if cuda or jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
-    common = (("profile", profile_name), ("data", data or configs[0].data.source),
-              ("celeba_root", celeba_root or ""), ("device", device), ("overrides", format_overrides(overrides)))
+    common = (("profile", profile_name), ("data", data or configs[0].data.source), ("celeba_root", celeba_root or ""),
+              ("data_root", data_root or ""), ("device", device), ("overrides", format_overrides(overrides)))
     t_start = time.perf_counter()
     log(f"jdvae reproduce: profile {profile_name}, {len(configs)} training runs and a judge, "
         f"{jobs} job(s) at a time; runs in {runs}, figures in {figures}"
@@ -244,7 +258,7 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
         from .pretrained import seed_study
         seed_study(runs, configs, profile_name, log=log)
     from .pretrained import shipped_judges
-    shipped_judges(runs, configs[0], profile_name, retrain=retrain_judges, log=log)
+    shipped_judges(runs, widest(configs), profile_name, retrain=retrain_judges, log=log)
 
     def step(job: Job, threads: int | None = None, share_file: Path | None = None,
              watch: StudyWatch | None = None) -> None:
@@ -259,7 +273,9 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
                 watch.finish(job.title, ok)
         (watch.log if watch else log)(f"  done  {job.title:<32} {_fmt(seconds)}   (elapsed {_fmt(time.perf_counter() - t_start)})")
 
-    step(Job("data overview", "00_data.ipynb", common[:3] + (("out", str(figures)),), executed / "00_data.ipynb"))
+    study_labels = (("labels", ",".join(labels)),)
+    step(Job("data overview", "00_data.ipynb", common[:4] + study_labels + (("out", str(figures)),),
+             executed / "00_data.ipynb"))
 
     pending = []
     for cfg in configs:
@@ -276,10 +292,11 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
     pending.sort(key=lambda job: dict(job.parameters)["model"] == "CCVAE")
     for seed in reversed(STUDY_SEEDS):
         folder = runs / judge_folder(seed)
-        if judge_differences(folder, profile_name, configs[0], seed) != []:
+        if judge_differences(folder, profile_name, widest(configs), seed) != []:
             # a judge is among the longest jobs: first in the queue, so it never runs alone after the trainings
             pending.insert(0, Job(f"train {folder.name}", "01_judge.ipynb",
-                                  common + (("seed", seed), ("out", str(folder)), ("threads", threads or 0)),
+                                  common + study_labels + (("seed", seed), ("out", str(folder)),
+                                                           ("threads", threads or 0)),
                                   executed / f"01_{folder.name}.ipynb"))
     scheduler = _Shares(pending, threads, os.cpu_count() or 1, executed)
     kinds = {job.title: dict(job.parameters).get("model", "judge") for job in pending}  # jobs of like cost
@@ -296,7 +313,7 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
         if errors:
             raise JdvaeError(f"{len(errors)} training step(s) failed, first: {errors[0]}")
 
-    for job in figure_jobs(runs, figures, device, profile_name, executed):
+    for job in figure_jobs(runs, figures, device, profile_name, executed, labels):
         step(job)
     log(f"jdvae reproduce: finished in {_fmt(time.perf_counter() - t_start)}; see {figures}/ "
         f"(executed notebooks in {executed})")

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from .config import MODEL_SETTINGS, RunConfig, field_type, override, profile, split_optional
+from .config import LABELS, MODEL_SETTINGS, RunConfig, field_type, override, profile, split_optional
 from .errors import JdvaeError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the checkout: notebooks/, paper_figures/, runs/
@@ -63,7 +63,8 @@ def format_overrides(overrides: dict[str, Any] | None) -> str:
 
 def make_config(model: str, profile_name: str = "quick", labels: str | tuple[str, ...] = "glasses",
                 seed: int = 0, data: str | None = None, celeba_root: str | None = None,
-                adain: bool = True, tokens: bool = True, overrides: dict[str, Any] | None = None) -> RunConfig:
+                adain: bool = True, tokens: bool = True, overrides: dict[str, Any] | None = None,
+                data_root: str | None = None) -> RunConfig:
     """The RunConfig of one run: a profile, the profile's settings for `model` (config.MODEL_SETTINGS), the
     study's choices, then any dotted-field overrides."""
     if isinstance(labels, str):
@@ -73,6 +74,9 @@ def make_config(model: str, profile_name: str = "quick", labels: str | tuple[str
     if celeba_root:
         changes["data.celeba_root"] = celeba_root
         changes["data.source"] = "celeba"
+    if data_root:
+        changes["data.data_root"] = data_root
+        changes["data.source"] = "folder"
     if data:
         changes["data.source"] = data
     changes.update(overrides or {})
@@ -84,19 +88,38 @@ def make_config(model: str, profile_name: str = "quick", labels: str | tuple[str
 
 def run_name(cfg: RunConfig) -> str:
     """Folder name of a run: {model}[-noadain][-notokens]-{labels joined by +}-s{seed}."""
-    parts = [cfg.model.name]
-    if not cfg.model.adain:
-        parts.append("noadain")
-    if not cfg.model.tokens:
-        parts.append("notokens")
-    parts.append("+".join(cfg.data.labels))
-    parts.append(f"s{cfg.train.seed}")
-    return "-".join(parts)
+    return name_of(cfg.model.name, cfg.data.labels, cfg.train.seed, cfg.model.adain, cfg.model.tokens)
+
+
+def name_of(model: str, labels: str | tuple[str, ...], seed: int = 0, adain: bool = True, tokens: bool = True) -> str:
+    """The folder name `run_name` gives such a run; `labels` as a tuple or joined by + or ,."""
+    if isinstance(labels, str):
+        labels = tuple(s for s in labels.replace(",", "+").split("+") if s)
+    return "-".join([model] + ["noadain"] * (not adain) + ["notokens"] * (not tokens) + ["+".join(labels), f"s{seed}"])
+
+
+def study_labels(labels: str | tuple[str, ...] | None, data: str | None = None,
+                 data_root: str | None = None) -> tuple[str, ...]:
+    """The study's labels: glasses and beard, or on one's own images (data "folder", or a data_root) the one or
+    two given."""
+    if isinstance(labels, str):
+        labels = tuple(s.strip() for s in labels.split(",") if s.strip())
+    if data != "folder" and not (data is None and data_root):
+        if labels and tuple(labels) != LABELS:
+            raise JdvaeError(f"--labels {','.join(labels)}: the study on SynthFaces and CelebA uses "
+                             f"{','.join(LABELS)}; choose labels with --data folder --data-root DIR")
+        return LABELS
+    if not labels or len(labels) > 2:
+        raise JdvaeError(f"the study on your own images takes one or two labels, not {len(labels or ())}; "
+                         "pass --labels A or --labels A,B (0/1 columns of labels.csv)")
+    return tuple(labels)
 
 
 def study(profile_name: str, seeds: int = 1, data: str | None = None, celeba_root: str | None = None,
-          overrides: dict[str, Any] | None = None) -> list[RunConfig]:
-    """Every training run of the study, each on every seed: the five models, the two PA1 ablations, two-label PA1.
+          overrides: dict[str, Any] | None = None, data_root: str | None = None,
+          labels: str | tuple[str, ...] | None = None) -> list[RunConfig]:
+    """Every training run of the study, each on every seed: the five models, the two PA1 ablations on the first
+    label, two-label PA1 (on one's own images: when two labels are given; `study_labels`).
 
     `overrides` (dotted fields, as `--set`) apply to every run; the fields the study sets per run are refused."""
     fixed = [key for key in overrides or {} if key in STUDY_FIELDS]
@@ -104,11 +127,14 @@ def study(profile_name: str, seeds: int = 1, data: str | None = None, celeba_roo
         hint = "; set data.image_size instead" if "model.image_size" in fixed else ""
         raise JdvaeError(f"{fixed[0]} cannot be overridden: the study sets it for each of its runs, as it does "
                          f"{', '.join(STUDY_FIELDS)}{hint}; any other field can, e.g. data.supervision=0.1")
-    kw = dict(profile_name=profile_name, data=data, celeba_root=celeba_root, overrides=overrides)
+    labels = study_labels(labels, data, data_root)
+    kw = dict(profile_name=profile_name, data=data, celeba_root=celeba_root, overrides=overrides,
+              data_root=data_root, labels=labels[:1])
     runs = [make_config(m, seed=s, **kw) for s in range(seeds) for m in ("PA1", "PA2", "M2", "CCVAE2", "CCVAE")]
     runs += [make_config("PA1", seed=s, adain=False, **kw) for s in range(seeds)]
     runs += [make_config("PA1", seed=s, tokens=False, **kw) for s in range(seeds)]
-    runs += [make_config("PA1", labels=("glasses", "beard"), seed=s, **kw) for s in range(seeds)]
+    if len(labels) > 1:
+        runs += [make_config("PA1", seed=s, **{**kw, "labels": labels}) for s in range(seeds)]
     return runs
 
 

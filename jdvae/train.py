@@ -143,6 +143,12 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
     labels = torch.from_numpy(train_split.labels).long() * supervised[:, None]  # unlabelled rows carry no label
     val_n = min(len(val_split.images), 1000)
     val_images, val_labels = torch.from_numpy(val_split.images[:val_n]), torch.from_numpy(val_split.labels[:val_n])
+    per_rank_batch = max(1, cfg.train.batch_size // world)
+    steps_per_epoch = len(images) // (per_rank_batch * world)
+    if steps_per_epoch == 0:  # before anything is written into `out`
+        where = f" (the train rows of {cfg.data.data_root}/labels.csv)" if cfg.data.source == "folder" else ""
+        raise JdvaeError(f"training split has {len(images)} images{where}, fewer than one batch of "
+                         f"{cfg.train.batch_size}; use more images or a smaller batch (--set train.batch_size=N)")
 
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model).to(dev).to(memory_format=torch.channels_last)
@@ -168,11 +174,6 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
         net = torch.compile(net)
     objective = loss_for(model.structure.objective)
 
-    per_rank_batch = max(1, cfg.train.batch_size // world)
-    steps_per_epoch = len(images) // (per_rank_batch * world)
-    if steps_per_epoch == 0:
-        raise JdvaeError(f"training split has {len(images)} images, fewer than one batch of {cfg.train.batch_size}; "
-                         f"use more images or a smaller batch")
     total = cfg.train.epochs * steps_per_epoch
     if cfg.train.max_steps:
         if cfg.train.max_steps > total and rank == 0:

@@ -4,7 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import PROFILES
+from ..errors import JdvaeError
 from ..io import check_writable
+from .train import add_data_options
 
 
 def register(subparsers) -> None:
@@ -13,8 +15,7 @@ def register(subparsers) -> None:
                               description=__doc__)
     p.add_argument("--profile", default="quick", choices=list(PROFILES), help="data and budget (default: quick)")
     p.add_argument("--out", required=True, type=Path, help="folder for judge_config.json and judge.safetensors")
-    p.add_argument("--data", choices=("synthfaces", "celeba"), default=None, help="data source (default: profile's)")
-    p.add_argument("--celeba-root", default=None, help="folder holding celeba/ (official layout)")
+    add_data_options(p, labels=None)
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
     p.add_argument("--max-images", type=int, default=None, help="override the profile's training subset size")
@@ -37,13 +38,16 @@ def register(subparsers) -> None:
 def run(args) -> int:
     """Train, save and print the judge's balanced accuracies."""
     from ..evaluate.judge import judge_config, train_judge
-    from ..runs import make_config
+    from ..runs import make_config, study_labels
 
     changes = {k: v for k, v in (("epochs", args.epochs), ("max_images", args.max_images), ("seed", args.seed),
                                  ("threads", args.threads), ("fade_share", args.fade_share),
                                  ("average_share", args.average_share), ("width", args.width)) if v is not None}
-    data = make_config("PA1", args.profile, data=args.data, celeba_root=args.celeba_root).data
+    data = make_config("PA1", args.profile, study_labels(args.labels, args.data, args.data_root), data=args.data,
+                       celeba_root=args.celeba_root, data_root=args.data_root).data
     cfg = judge_config(args.profile, data=data, **changes)
+    if args.calibrate_fade and data.source != "synthfaces":
+        raise JdvaeError(f"--calibrate-fade fades SynthFaces' true glasses; {data.source} data has none: drop it")
     check_writable(args.out)
     judge = train_judge(cfg, args.out, device=args.device, progress=not args.no_progress)
     r = judge.report

@@ -4,15 +4,14 @@ from __future__ import annotations
 import argparse
 
 from ..config import PROFILES
-from .train import add_set_option
+from .train import add_data_options, add_set_option
 
 
 def register(sub) -> None:
     p = sub.add_parser("reproduce", help="the whole study: train, evaluate, draw (resumable)",
                        description="Run the numbered notebooks with papermill; complete steps are skipped.")
     p.add_argument("--profile", default="quick", choices=tuple(PROFILES), help="smoke, quick (default) or paper")
-    p.add_argument("--data", choices=("synthfaces", "celeba"), default=None, help="default: synthfaces")
-    p.add_argument("--celeba-root", default=None, help="folder holding celeba/ (official layout)")
+    add_data_options(p, labels=None)
     p.add_argument("--seeds", type=int, default=1, help="training seeds per model (mean ± std when > 1)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--runs", default=None, help="run folders (default runs/<profile>); with --pretrained, where the "
@@ -42,16 +41,18 @@ def run(args: argparse.Namespace) -> int:
     from ..reproduce import reproduce
     if args.pretrained is not None:
         from ..reproduce import reproduce_pretrained
-        if args.set or args.seeds != 1 or args.data or args.celeba_root or args.from_shipped or args.retrain_judges:
+        if args.set or args.seeds != 1 or args.data or args.celeba_root or args.data_root or args.labels \
+                or args.from_shipped or args.retrain_judges:
             raise JdvaeError("--pretrained draws the shipped seed-0 study as it is; drop --set, --seeds, --data, "
-                             "--celeba-root, --from-shipped and --retrain-judges, or train with `jdvae reproduce` "
-                             "without --pretrained")
+                             "--celeba-root, --data-root, --labels, --from-shipped and --retrain-judges, or train with "
+                             "`jdvae reproduce` without --pretrained")
         reproduce_pretrained(args.profile, args.pretrained or None, args.figures,
                              "cpu" if args.device == "auto" else args.device, args.runs)
         return 0
     if args.seeds < 1:
         raise JdvaeError(f"--seeds {args.seeds} must be at least 1")
-    reproduce(args.profile, data=args.celeba_root and "celeba" or args.data, celeba_root=args.celeba_root,
+    reproduce(args.profile, data=args.celeba_root and "celeba" or args.data,
+              celeba_root=args.celeba_root, data_root=args.data_root, labels=args.labels,
               seeds=args.seeds, device=args.device, runs=args.runs, figures=args.figures or "paper_figures",
               jobs=args.jobs,
               overrides=parse_sets(args.set), from_shipped=args.from_shipped, retrain_judges=args.retrain_judges)

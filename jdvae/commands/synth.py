@@ -1,4 +1,6 @@
-"""`jdvae synth`: export SynthFaces images, labels and factors to an npz, optionally with a contact sheet."""
+"""`jdvae synth`: export SynthFaces images, labels and factors to an npz (optionally with a contact sheet),
+or write them as a CelebA tree in the official or the Kaggle mirror's layout (--celeba-layout), or as a
+folder of one's own labelled images (--labelled-folder)."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import synthfaces
+from ..config import DataConfig
+from ..data import synth_trees, synthfaces
 from ..errors import JdvaeError
 from ..io import atomic_path
 
@@ -20,8 +23,18 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     p.add_argument("--start", type=int, default=0, help="first generator index (default 0)")
     p.add_argument("--prevalence", type=float, default=0.3, help="probability of each label (default 0.3)")
-    p.add_argument("--out", required=True, help="output .npz file")
+    p.add_argument("--out", help="output .npz file")
     p.add_argument("--sheet", help="also write a contact sheet PNG here")
+    p.add_argument("--celeba-layout", metavar="DIR", help="instead of an npz, write a new CelebA tree here: "
+                   "178x218 JPEGs, the 40-attribute table and the partition table (DIR/celeba/, official layout)")
+    p.add_argument("--kaggle", action="store_true", help="with --celeba-layout: the Kaggle mirror's layout "
+                   "(DIR/img_align_celeba/img_align_celeba/, list_attr_celeba.csv, list_eval_partition.csv)")
+    p.add_argument("--labelled-folder", metavar="DIR", help="instead of an npz, write a new folder of one's own "
+                   "kind: DIR/images/*.png and DIR/labels.csv (file, the two labels, split)")
+    p.add_argument("--label-names", default="glasses,beard", metavar="A,B",
+                   help="with --labelled-folder: the column names of the glasses and the beard (default glasses,beard)")
+    p.add_argument("--splits", default="36,12,12", metavar="TRAIN,VAL,TEST",
+                   help="with --celeba-layout or --labelled-folder: images per split (default 36,12,12)")
     p.set_defaults(func=run)
 
 
@@ -35,6 +48,12 @@ def run(args: argparse.Namespace) -> int:
         raise JdvaeError(f"--prevalence {args.prevalence} is outside (0, 1); give e.g. 0.3")
     if args.seed < 0 or args.start < 0:
         raise JdvaeError("--seed and --start must be non-negative")
+    if args.celeba_layout or args.labelled_folder:
+        return write_tree(args)
+    if args.kaggle:
+        raise JdvaeError("--kaggle chooses the layout of --celeba-layout DIR; pass that too")
+    if not args.out:
+        raise JdvaeError("give --out FILE.npz (or --celeba-layout DIR for a CelebA tree)")
     factors = synthfaces.sample_factors(args.seed, np.arange(args.start, args.start + args.n), args.prevalence)
     images = synthfaces.render(factors, args.size)
     out = Path(args.out)
@@ -48,6 +67,30 @@ def run(args: argparse.Namespace) -> int:
     if args.sheet:
         write_sheet(args.sheet, args.seed, args.size, factors, images)
         print(f"wrote contact sheet {args.sheet}")
+    return 0
+
+
+def write_tree(args: argparse.Namespace) -> int:
+    """Write the CelebA tree of --celeba-layout or the folder of --labelled-folder; return 0."""
+    try:
+        counts = [int(n) for n in args.splits.split(",")]
+    except ValueError:
+        counts = []
+    if len(counts) != 3 or min(counts) < 1:
+        raise JdvaeError(f"--splits {args.splits!r} must be three positive counts TRAIN,VAL,TEST; give e.g. 36,12,12")
+    counts = dict(zip(("train", "val", "test"), counts))
+    if args.labelled_folder:
+        names = tuple(n.strip() for n in args.label_names.split(","))
+        DataConfig(source="folder", data_root=args.labelled_folder, labels=names).validate()  # names become columns
+        if len(names) != 2:
+            raise JdvaeError(f"--label-names {args.label_names!r} must name two columns (glasses, beard); e.g. smile,hat")
+        synth_trees.write_labelled_folder(args.labelled_folder, counts, names, args.seed, args.prevalence, args.size)
+        print(f"wrote {sum(counts.values())} SynthFaces images ({args.size} px) and labels.csv to "
+              f"{args.labelled_folder}; use --data folder --data-root {args.labelled_folder} --labels {','.join(names)}")
+        return 0
+    folder = synth_trees.write_celeba_tree(args.celeba_layout, counts, args.seed, args.prevalence, args.kaggle)
+    print(f"wrote {sum(counts.values())} SynthFaces images as CelebA ({'Kaggle' if args.kaggle else 'official'} "
+          f"layout) in {folder}; use --celeba-root {args.celeba_layout}")
     return 0
 
 

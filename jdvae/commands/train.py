@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import LABELS, MODELS, PROFILES
+from ..config import LABELS, MODELS, PROFILES, SOURCES
 from ..runs import make_config, parse_sets
 
 
@@ -13,10 +13,8 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help=f"one of {', '.join(MODELS)}")
     p.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
     p.add_argument("--out", required=True, help="run folder (config.json, model.safetensors, state.pt, metrics.csv)")
-    p.add_argument("--labels", default="glasses", help=f"comma-separated, from {', '.join(LABELS)}")
     p.add_argument("--seed", type=int, default=0, help="training seed (weights, order, noise)")
-    p.add_argument("--data", choices=("synthfaces", "celeba"), default=None, help="data source (default: profile's)")
-    p.add_argument("--celeba-root", default=None, help="folder holding celeba/ (official layout)")
+    add_data_options(p, labels="glasses")
     p.add_argument("--resume", action="store_true", help="continue an unfinished run in --out")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--no-adain", action="store_true", help="ablation: plain instance norm in the decoder")
@@ -24,6 +22,17 @@ def register(sub) -> None:
     add_set_option(p, "override any config field, e.g. --set train.epochs=10 --set model.width=0.5")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def add_data_options(parser, labels: str | None) -> None:
+    """--data, --celeba-root, --data-root and --labels, shared by `train`, `judge` and `reproduce`."""
+    parser.add_argument("--data", choices=SOURCES, default=None, help="data source (default: the profile's, "
+                        "synthfaces; folder: your own images, docs/your_data.md)")
+    parser.add_argument("--celeba-root", default=None, help="CelebA's folder (official layout or the Kaggle "
+                        "mirror's), or the folder above it")
+    parser.add_argument("--data-root", default=None, help="with --data folder: the folder holding labels.csv")
+    parser.add_argument("--labels", default=labels, help=f"comma-separated, from {', '.join(LABELS)}; with --data "
+                        f"folder, 0/1 columns of labels.csv (default {labels or 'the study: ' + ','.join(LABELS)})")
 
 
 def add_set_option(parser, help: str) -> None:
@@ -36,8 +45,8 @@ def build_config(args: argparse.Namespace):
     """The RunConfig the command line describes; every --set value is checked against its field's type."""
     overrides = parse_sets(args.set)
     return make_config(args.model, args.profile, args.labels, args.seed, data=args.data,
-                       celeba_root=args.celeba_root, adain=not args.no_adain, tokens=not args.no_tokens,
-                       overrides=overrides)
+                       celeba_root=args.celeba_root, data_root=args.data_root, adain=not args.no_adain,
+                       tokens=not args.no_tokens, overrides=overrides)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Train/val/test splits of SynthFaces or CelebA, built once and cached on disk; the supervision mask, counterfactuals.
+"""Train/val/test splits of SynthFaces, CelebA or a folder of one's own, built once and cached on disk; the
+supervision mask, counterfactuals.
 
 `Split` is torch-free; the trainer scales `images` to [-1, 1] itself. SynthFaces splits
 draw disjoint generator index ranges: train from 0, val from 10**8, test from 2 * 10**8,
@@ -18,7 +19,7 @@ import numpy as np
 from ..config import DataConfig
 from ..errors import JdvaeError
 from ..io import atomic_path
-from . import celeba, synthfaces
+from . import celeba, folder, synthfaces
 
 VERSION = "splits-1"
 SPLITS = ("train", "val", "test")
@@ -33,8 +34,8 @@ class Split:
     images: np.ndarray
     labels: np.ndarray
     supervised: np.ndarray
-    factors: dict[str, np.ndarray] | None  # SynthFaces ground truth; None for CelebA
-    index: np.ndarray  # int64 (N,): generator indices (SynthFaces) or rows of the partition (CelebA)
+    factors: dict[str, np.ndarray] | None  # SynthFaces ground truth; None for CelebA and folders
+    index: np.ndarray  # int64 (N,): generator indices (SynthFaces), rows of the partition (CelebA) or of labels.csv
     label_names: tuple[str, ...] = ("glasses",)
 
     def __len__(self) -> int:
@@ -113,6 +114,8 @@ def load_split(cfg: DataConfig, split: str, cache_dir=None, progress: bool = Tru
     cfg.validate()
     if cfg.source == "celeba":
         return _celeba_split(cfg, split, cache_dir, progress)
+    if cfg.source == "folder":
+        return _folder_split(cfg, split, cache_dir, progress)
     n = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}[split]
     if not 0 < n <= 10**8:
         raise JdvaeError(f"n_{split} = {n} must be between 1 and 10**8")
@@ -125,13 +128,13 @@ def load_split(cfg: DataConfig, split: str, cache_dir=None, progress: bool = Tru
 
 def _celeba_split(cfg: DataConfig, split: str, cache=None, progress: bool = True) -> Split:
     """The official CelebA partition `split` at cfg.image_size, decoded once and cached."""
-    root = celeba.find_root(cfg.celeba_root)
+    layout = celeba.find_layout(cfg.celeba_root)
     size = cfg.image_size
-    key = cache_key(version=celeba.VERSION, root=str(root.resolve()), size=size, split=split)
+    key = cache_key(version=celeba.VERSION, root=layout.cache_id, size=size, split=split)
     path = cache_dir(cache) / f"celeba-{split}-{size}px-{key}.npz"
     arrays = load_cached(path, ("images", "attr", "attr_names"))
     if arrays is None:
-        arrays = celeba.read_partition(root, split, size, progress)
+        arrays = celeba.read_partition(layout, split, size, progress)
         save_cached(path, arrays)
     labels = celeba.labels_of(arrays["attr"], [str(n) for n in arrays["attr_names"]], cfg.labels)
     rows = celeba.balance(labels, cfg.seed, split) if cfg.celeba_balance else np.arange(len(labels))
@@ -141,11 +144,28 @@ def _celeba_split(cfg: DataConfig, split: str, cache=None, progress: bool = True
                  index=rows.astype(np.int64), label_names=tuple(cfg.labels))
 
 
+def _folder_split(cfg: DataConfig, split: str, cache=None, progress: bool = True) -> Split:
+    """The `split` rows of labels.csv in cfg.data_root at cfg.image_size; every split is checked first."""
+    table = folder.read_table(cfg.data_root, cfg.labels, cfg.seed)
+    rows = {name: folder.check_split(table, name, cfg.labels) for name in SPLITS}[split]
+    key = cache_key(version=folder.VERSION, root=str(Path(cfg.data_root).expanduser().resolve()), size=cfg.image_size,
+                    files=folder.fingerprint(cfg.data_root, table))
+    path = cache_dir(cache) / f"folder-{cfg.image_size}px-{key}.npz"
+    arrays = load_cached(path, ("images",))
+    if arrays is None or len(arrays["images"]) != len(table.files):
+        arrays = {"images": folder.read_images(cfg.data_root, table, cfg.image_size, progress)}
+        save_cached(path, arrays)
+    n = len(rows)
+    supervised = supervision_mask(n, cfg.supervision, cfg.seed) if split == "train" else np.ones(n, bool)
+    return Split(images=arrays["images"][rows], labels=table.labels[rows], supervised=supervised, factors=None,
+                 index=rows.astype(np.int64), label_names=tuple(cfg.labels))
+
+
 def counterfactual_images(split: Split, rows, donor_rows=None, label: str = "glasses",
                           size: int | None = None) -> np.ndarray:
     """The true counterfactuals: faces `rows` with the `label` of `donor_rows` (or none), uint8 (N,S,S,3)."""
     if split.factors is None:
-        raise JdvaeError("true counterfactuals need SynthFaces ground truth; CelebA has none")
+        raise JdvaeError("true counterfactuals need SynthFaces ground truth; CelebA and your own images have none")
     size = size or split.images.shape[1]
     faces = synthfaces.subset(split.factors, np.atleast_1d(rows))
     if donor_rows is None:

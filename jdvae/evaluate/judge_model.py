@@ -69,9 +69,11 @@ _BUDGETS: dict[str, dict[str, Any]] = {  # profile -> JudgeConfig fields
 
 
 def judge_config(profile_name: str, data: DataConfig | None = None, **changes: Any) -> JudgeConfig:
-    """The profile's judge on `data` (default: the profile's) with every label of the study, so one judge serves all."""
+    """The profile's judge on `data` (default: the profile's) with every label of the study, so one judge serves all
+    (on one's own images: the labels of `data`, which should then hold every label of the study)."""
     data = data if data is not None else profile(profile_name).data
-    cfg = JudgeConfig(profile_name, **_BUDGETS.get(profile_name, _BUDGETS["quick"]), data=replace(data, labels=LABELS))
+    labels = data.labels if data.source == "folder" else LABELS
+    cfg = JudgeConfig(profile_name, **_BUDGETS.get(profile_name, _BUDGETS["quick"]), data=replace(data, labels=labels))
     return replace(cfg, **changes)
 
 

@@ -158,7 +158,8 @@ def evaluate_runs(runs_dir: str | Path, out: str | Path, judge_dirs=None, device
     if not runs:
         raise JdvaeError(f"no complete run in {runs_dir}; train models first (`jdvae train --out {runs_dir}/NAME`)")
     lp = load_lpips(device)
-    judges = [_get_judge(d, read_config(runs[0]), device, progress) for d in judge_dirs]  # trained once when missing
+    widest = max((read_config(r) for r in runs), key=lambda c: len(c.data.labels))  # every label of the study
+    judges = [_get_judge(d, widest, device, progress) for d in judge_dirs]  # trained here once when missing
     results, per_pair = [], {}
     evaluated = evaluate_each(runs, judge_dirs, device, pair_seed, split, progress, workers, judges=judges, lpips=lp)
     for run, (config, m, notes, kept) in zip(runs, evaluated):
@@ -251,7 +252,7 @@ def _md_table(rows: list[dict], metrics: tuple[str, ...], paper: tuple[str, ...]
     head += ["paper " + HEADERS[m] for m in paper]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["model"] + ("" if r["section"] == "glasses" else f" [{r['label']}]"), str(r["seeds"])]
+        cells = [r["model"] + ("" if "+" not in r["section"] else f" [{r['label']}]"), str(r["seeds"])]
         cells += [("n/a" if r.get("pairs") is None else f"{r['pairs']:.0f}")] if pairs else []
         cells += [_fmt(r, m) for m in metrics]
         cells += ["" if r.get(f"paper_{m}") is None else str(r[f"paper_{m}"]) for m in paper]
@@ -300,6 +301,11 @@ def to_markdown(rows: list[dict], report: dict) -> str:
                       + ("feature transfer read by the judge (ref: on the true counterfactual), " if readable else "")
                       + "leakage R² of a ridge probe of the glasses features.", ""]
             lines += _md_table(part, synth) + [""]
+    if not any(r.get(m) is not None for r in rows for m in REGION + SYNTH if not m.startswith("recon")):
+        source = report["runs"][0]["config"]["data"]["source"] if report["runs"] else "this"
+        lines += [f"SynthFaces-only measures (counterfactual and region errors, the donor's colour, feature transfer, "
+                  f"leakage) are absent: they compare each swap with its true counterfactual, which {source} data "
+                  "does not have.", ""]
     notes = sorted({f"{r['model']} [{r['label']}]: {n}" for r in rows for n in r["notes"]})
     if not readable and any(r.get(m) is not None for r in rows for m in TRANSFER):
         notes.append(f"feature-transfer columns omitted (they stay in table1.csv): {why}")

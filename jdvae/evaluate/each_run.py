@@ -50,12 +50,13 @@ def _worker_init() -> None:
 
 def evaluate_each(runs: list[Path], judge_dir: Path, device: str, pair_seed: int, split: str, progress: bool,
                   workers: int = 1, judge=None, lpips=None) -> list[tuple[dict, dict, list, dict]]:
-    """`evaluate_one` of every run, in the order of `runs`; `workers` > 1 (CPU only) runs them in that many processes.
+    """`evaluate_one` of every run, in the order of `runs`; `workers` > 1 runs them in that many processes (on CUDA
+    they share the GPU, each on one CPU thread).
 
     `judge` and `lpips`, when the caller has loaded them from `judge_dir`, serve this process's runs as they are."""
     from tqdm.auto import tqdm
 
-    if workers <= 1 or len(runs) < 2 or str(device).startswith("cuda"):
+    if workers <= 1 or len(runs) < 2:
         if judge is not None and lpips is not None:
             _CACHE.update(judge_key=(str(judge_dir), device), judge=judge, lpips=lpips)
         return [evaluate_one(run, judge_dir, device, pair_seed, split, progress)

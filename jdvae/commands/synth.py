@@ -1,4 +1,5 @@
-"""`jdvae synth`: export SynthFaces images, labels and factors to an npz, optionally with a contact sheet."""
+"""`jdvae synth`: export SynthFaces images, labels and factors to an npz (optionally with a contact sheet),
+or write them as a CelebA tree in the official or the Kaggle mirror's layout (--celeba-layout)."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import synthfaces
+from ..data import synth_trees, synthfaces
 from ..errors import JdvaeError
 from ..io import atomic_path
 
@@ -20,8 +21,14 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     p.add_argument("--start", type=int, default=0, help="first generator index (default 0)")
     p.add_argument("--prevalence", type=float, default=0.3, help="probability of each label (default 0.3)")
-    p.add_argument("--out", required=True, help="output .npz file")
+    p.add_argument("--out", help="output .npz file")
     p.add_argument("--sheet", help="also write a contact sheet PNG here")
+    p.add_argument("--celeba-layout", metavar="DIR", help="instead of an npz, write a new CelebA tree here: "
+                   "178x218 JPEGs, the 40-attribute table and the partition table (DIR/celeba/, official layout)")
+    p.add_argument("--kaggle", action="store_true", help="with --celeba-layout: the Kaggle mirror's layout "
+                   "(DIR/img_align_celeba/img_align_celeba/, list_attr_celeba.csv, list_eval_partition.csv)")
+    p.add_argument("--splits", default="36,12,12", metavar="TRAIN,VAL,TEST",
+                   help="with --celeba-layout: images per partition (default 36,12,12)")
     p.set_defaults(func=run)
 
 
@@ -35,6 +42,12 @@ def run(args: argparse.Namespace) -> int:
         raise JdvaeError(f"--prevalence {args.prevalence} is outside (0, 1); give e.g. 0.3")
     if args.seed < 0 or args.start < 0:
         raise JdvaeError("--seed and --start must be non-negative")
+    if args.celeba_layout:
+        return write_celeba(args)
+    if args.kaggle:
+        raise JdvaeError("--kaggle chooses the layout of --celeba-layout DIR; pass that too")
+    if not args.out:
+        raise JdvaeError("give --out FILE.npz (or --celeba-layout DIR for a CelebA tree)")
     factors = synthfaces.sample_factors(args.seed, np.arange(args.start, args.start + args.n), args.prevalence)
     images = synthfaces.render(factors, args.size)
     out = Path(args.out)
@@ -48,6 +61,21 @@ def run(args: argparse.Namespace) -> int:
     if args.sheet:
         write_sheet(args.sheet, args.seed, args.size, factors, images)
         print(f"wrote contact sheet {args.sheet}")
+    return 0
+
+
+def write_celeba(args: argparse.Namespace) -> int:
+    """Write the CelebA tree of --celeba-layout; return 0."""
+    try:
+        counts = [int(n) for n in args.splits.split(",")]
+    except ValueError:
+        counts = []
+    if len(counts) != 3 or min(counts) < 1:
+        raise JdvaeError(f"--splits {args.splits!r} must be three positive counts TRAIN,VAL,TEST; give e.g. 36,12,12")
+    folder = synth_trees.write_celeba_tree(args.celeba_layout, dict(zip(("train", "val", "test"), counts)),
+                                           args.seed, args.prevalence, args.kaggle)
+    print(f"wrote {sum(counts)} SynthFaces images as CelebA ({'Kaggle' if args.kaggle else 'official'} layout) "
+          f"in {folder}; use --celeba-root {args.celeba_layout}")
     return 0
 
 

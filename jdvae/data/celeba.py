@@ -1,14 +1,18 @@
 """CelebA from a user-given folder (never downloaded): its images, attributes and labels as arrays.
 
-Read through `torchvision.datasets.CelebA(root, split, target_type="attr", download=False)`
-with its MD5 check relaxed to a presence check; identity, bbox and landmark files are
-optional. Images are centre-cropped to 178 px and resized to the profile size.
-`data.splits` caches these arrays and wraps them in a `Split`, as it does for SynthFaces;
-this module knows nothing of splits.
+Two layouts are read. The official one (Google Drive): `img_align_celeba/` beside the space-separated
+`list_attr_celeba.txt` (a count line, a header line, then one row per image) and `list_eval_partition.txt`.
+The Kaggle mirror's: `img_align_celeba/` (often holding the images one folder deeper,
+`img_align_celeba/img_align_celeba/`) beside comma-separated `list_attr_celeba.csv` and
+`list_eval_partition.csv`, each with a header row that starts with `image_id`. The folder may have any
+name and may be given itself or as its parent. Identity, bbox and landmark files are never needed.
+Images are centre-cropped to 178 px and resized to the profile size. `data.splits` caches these arrays
+and wraps them in a `Split`, as it does for SynthFaces; this module knows nothing of splits.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,45 +23,140 @@ from ..errors import JdvaeError
 VERSION = "celeba-1"
 SOURCE = ("download img_align_celeba.zip, list_attr_celeba.txt and list_eval_partition.txt from the official "
           "CelebA Google Drive (mmlab.ie.cuhk.edu.hk/projects/CelebA.html) and unpack them under")
-REQUIRED = ("list_attr_celeba.txt", "list_eval_partition.txt", "img_align_celeba")
-OPTIONAL = ("identity_CelebA.txt", "list_bbox_celeba.txt", "list_landmarks_align_celeba.txt")
+MIRROR = "or unzip the Kaggle mirror (kaggle.com/datasets/jessicali9530/celeba-dataset) whole into"
+IMAGES = "img_align_celeba"
+# layout -> (attribute table, partition table); the official layout is looked for first
+TABLES = {"official": ("list_attr_celeba.txt", "list_eval_partition.txt"),
+          "Kaggle": ("list_attr_celeba.csv", "list_eval_partition.csv")}
+# The 40 attributes, in the order of both layouts' attribute tables.
+ATTRIBUTE_NAMES = (
+    "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "
+    "Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair Heavy_Makeup "
+    "High_Cheekbones Male Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose "
+    "Receding_Hairline Rosy_Cheeks Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat "
+    "Wearing_Lipstick Wearing_Necklace Wearing_Necktie Young").split()
 # label -> (CelebA attribute, inverted?)
 ATTRIBUTES = {"glasses": ("Eyeglasses", False), "beard": ("No_Beard", True)}
 PARTITIONS = {"train": "train", "val": "valid", "test": "test"}
+CODES = {"train": "0", "val": "1", "test": "2"}  # the partition tables' values
 CROP = 178
 
 
-def find_root(root: str | os.PathLike) -> Path:
-    """The folder that holds celeba/ (accepts the celeba/ folder itself); JdvaeError naming what is missing."""
+@dataclass(frozen=True)
+class Layout:
+    """A recognised CelebA folder: its layout, the folder with the tables, the image folder and the two tables."""
+
+    name: str  # "official" or "Kaggle"
+    folder: Path
+    images: Path
+    attr: Path
+    partition: Path
+
+    @property
+    def cache_id(self) -> str:
+        """What names this CelebA in the array cache's key (for an official celeba/ folder: the key it always had)."""
+        if self.name == "official" and self.folder.name == "celeba":
+            return str(self.folder.parent.resolve())
+        return f"{self.name}:{self.folder.resolve()}"
+
+    def fix(self) -> str:
+        """How to get a complete copy of this layout."""
+        return f"{SOURCE} {self.folder}" if self.name == "official" else f"{MIRROR} {self.folder}"
+
+
+def _recognise(folder: Path) -> Layout | None:
+    """The layout whose tables `folder` holds (either table is enough), or None."""
+    for name, (attr, partition) in TABLES.items():
+        if (folder / attr).is_file() or (folder / partition).is_file():
+            deeper = folder / IMAGES / IMAGES
+            images = deeper if deeper.is_dir() else folder / IMAGES
+            return Layout(name, folder, images, folder / attr, folder / partition)
+    return None
+
+
+def find_layout(root: str | os.PathLike) -> Layout:
+    """The CelebA in `root` or in one folder below it; JdvaeError naming the paths looked at and what is missing."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise JdvaeError(f"CelebA folder {root} does not exist; {SOURCE} {root}/celeba/")
-    if not (root / "celeba").is_dir() and (root / REQUIRED[0]).exists():
-        root = root.parent
-    for name in REQUIRED:
-        if not (root / "celeba" / name).exists():
-            raise JdvaeError(f"CelebA is incomplete: {root / 'celeba' / name} is missing; {SOURCE} {root}/celeba/")
-    return root
+        raise JdvaeError(f"CelebA folder {root} does not exist; {SOURCE} {root}/celeba/ ({MIRROR} {root}/)")
+    layout = _recognise(root)
+    if layout is None:
+        found = [x for x in (_recognise(d) for d in sorted(root.iterdir()) if d.is_dir()) if x is not None]
+        if len(found) > 1:
+            raise JdvaeError(f"{root} holds several CelebA folders ({', '.join(str(x.folder) for x in found)}); "
+                             "pass one of them as --celeba-root")
+        if not found:
+            raise JdvaeError(f"no CelebA tables in {root}: looked for {root}/{TABLES['official'][0]} (official "
+                             f"layout), {root}/{TABLES['Kaggle'][0]} (Kaggle mirror) and the same one folder down; "
+                             f"{SOURCE} {root}/celeba/ ({MIRROR} {root}/)")
+        layout = found[0]
+    for path in (layout.attr, layout.partition, layout.images):
+        if not path.exists():
+            raise JdvaeError(f"CelebA ({layout.name} layout, in {layout.folder}) is incomplete: {path} is missing; "
+                             f"{layout.fix()}")
+    return layout
 
 
-def _dataset(root: Path, split: str):
-    """torchvision's CelebA over `root`, with presence instead of MD5 checks and optional extras."""
-    from torchvision.datasets import CelebA
+def _malformed(path: Path, line: int, problem: str, layout: Layout) -> JdvaeError:
+    return JdvaeError(f"{path} line {line}: {problem}; {layout.fix()}")
 
-    class _CelebA(CelebA):
-        def _check_integrity(self) -> bool:
-            return True  # find_root checked the files; re-saved copies have other checksums
 
-        def _load_csv(self, filename, header=None):
-            path = Path(self.root) / self.base_folder / filename
-            if filename in OPTIONAL and not path.exists():  # unused with target_type="attr"
-                return super()._load_csv("list_eval_partition.txt")
-            return super()._load_csv(filename, header)
-
+def _lines(path: Path, layout: Layout) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of every non-empty line: comma-separated in the Kaggle layout, else space-separated."""
     try:
-        return _CelebA(str(root), split=PARTITIONS[split], target_type="attr", download=False)
-    except (ValueError, IndexError, RuntimeError) as e:
-        raise JdvaeError(f"CelebA annotation files under {root}/celeba are malformed ({e}); {SOURCE} {root}/celeba/") from None
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise JdvaeError(f"cannot read {path} ({e}); {layout.fix()}") from None
+    comma = layout.name == "Kaggle"
+    return [(no, [f.strip() for f in line.split(",")] if comma else line.split())
+            for no, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def read_attributes(layout: Layout) -> tuple[list[str], dict[str, int], np.ndarray]:
+    """Attribute names, row of each image and the int8 (N, 40) 0/1 matrix (-1 and 0 read as 0) of the table."""
+    lines = _lines(layout.attr, layout)
+    if layout.name == "official":
+        if not lines or len(lines[0][1]) != 1 or not lines[0][1][0].isdigit():
+            raise _malformed(layout.attr, lines[0][0] if lines else 1, "expected the number of images", layout)
+        if len(lines) < 2:
+            raise _malformed(layout.attr, 2, "expected the line of attribute names", layout)
+        count, (_, names), rows = int(lines[0][1][0]), lines[1], lines[2:]
+        if count != len(rows):
+            raise _malformed(layout.attr, lines[0][0], f"says {count} images but {len(rows)} rows follow", layout)
+    else:
+        if not lines or lines[0][1][0] != "image_id":
+            raise _malformed(layout.attr, lines[0][0] if lines else 1, "expected a header row image_id,...", layout)
+        names, rows = lines[0][1][1:], lines[1:]
+    for no, fields in rows:
+        if len(fields) != len(names) + 1:
+            raise _malformed(layout.attr, no, f"{len(fields) - 1} values for {len(names)} attributes", layout)
+    values = np.array([fields[1:] for _, fields in rows], dtype=str).reshape(len(rows), len(names))
+    bad = ~np.isin(values, ("-1", "0", "1"))
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise _malformed(layout.attr, rows[r][0], f"{names[c]} is '{values[r, c]}', not -1 or 1", layout)
+    attr = ((values.astype(np.int8) + 1) // 2).astype(np.int8)
+    return list(names), {fields[0]: i for i, (_, fields) in enumerate(rows)}, attr
+
+
+def read_split_files(layout: Layout, split: str, row_of: dict[str, int]) -> tuple[list[str], np.ndarray]:
+    """The image names of the partition `split`, in the table's order, and their rows in the attribute table."""
+    lines = _lines(layout.partition, layout)
+    if layout.name == "Kaggle":
+        if not lines or lines[0][1][:1] != ["image_id"]:
+            raise _malformed(layout.partition, lines[0][0] if lines else 1, "expected a header row "
+                             "image_id,partition", layout)
+        lines = lines[1:]
+    names, rows = [], []
+    for no, fields in lines:
+        if len(fields) != 2 or fields[1] not in CODES.values():
+            raise _malformed(layout.partition, no, "expected an image name and a partition 0, 1 or 2", layout)
+        if fields[1] == CODES[split]:
+            if fields[0] not in row_of:
+                raise _malformed(layout.partition, no, f"{fields[0]} has no row in {layout.attr}", layout)
+            names.append(fields[0])
+            rows.append(row_of[fields[0]])
+    return names, np.array(rows, dtype=np.int64)
 
 
 def labels_of(attr_matrix: np.ndarray, attr_names: list[str], names) -> np.ndarray:
@@ -68,36 +167,40 @@ def labels_of(attr_matrix: np.ndarray, attr_names: list[str], names) -> np.ndarr
             raise JdvaeError(f"label {name!r} has no CelebA attribute; use one of {', '.join(ATTRIBUTES)}")
         attr, invert = ATTRIBUTES[name]
         if attr not in attr_names:
-            raise JdvaeError(f"attribute {attr!r} is not in list_attr_celeba.txt; use the official annotation file")
+            raise JdvaeError(f"attribute {attr!r} is not in the CelebA attribute table; use the official one")
         col = attr_matrix[:, attr_names.index(attr)].astype(np.int64)
         cols.append(1 - col if invert else col)
     return np.stack(cols, axis=1).reshape(len(attr_matrix), len(names))
+
+
+def center_crop(im: Image.Image, size: int, crop: int | None = None) -> np.ndarray:
+    """uint8 (size, size, 3): the centred square of side `crop` (default: the shorter side), resized to `size`."""
+    w, h = im.size
+    c = min(crop or min(w, h), w, h)
+    left, top = (w - c) // 2, (h - c) // 2
+    return np.asarray(im.convert("RGB").crop((left, top, left + c, top + c)).resize((size, size), Image.BICUBIC),
+                      np.uint8)
 
 
 def _image(path: Path, size: int) -> np.ndarray:
     """One image: centre crop to 178 px, resize to `size`, uint8 (size, size, 3)."""
     try:
         with Image.open(path) as im:
-            im = im.convert("RGB")
-            w, h = im.size
-            c = min(CROP, w, h)
-            left, top = (w - c) // 2, (h - c) // 2
-            im = im.crop((left, top, left + c, top + c)).resize((size, size), Image.BICUBIC)
-            return np.asarray(im, np.uint8)
+            return center_crop(im, size, CROP)
     except (OSError, ValueError) as e:
         raise JdvaeError(f"CelebA image {path} is missing or corrupt ({e}); re-extract img_align_celeba.zip") from None
 
 
-def read_partition(root: Path, split: str, size: int, progress: bool = True) -> dict[str, np.ndarray]:
-    """The official partition `split` of the CelebA under `root`: images uint8 (N, size, size, 3), attr, attr_names."""
-    ds = _dataset(root, split)
+def read_partition(layout: Layout, split: str, size: int, progress: bool = True) -> dict[str, np.ndarray]:
+    """The official partition `split` of the CelebA in `layout`: images uint8 (N, size, size, 3), attr, attr_names."""
+    attr_names, row_of, attr = read_attributes(layout)
+    names, rows = read_split_files(layout, split, row_of)
     from tqdm import tqdm
 
-    folder = root / "celeba" / "img_align_celeba"
-    images = np.empty((len(ds.filename), size, size, 3), np.uint8)
-    for i, name in enumerate(tqdm(ds.filename, desc=f"CelebA {split} {size}px", unit="img", disable=not progress)):
-        images[i] = _image(folder / name, size)
-    return {"images": images, "attr": ds.attr.numpy().astype(np.int8), "attr_names": np.array(ds.attr_names)}
+    images = np.empty((len(names), size, size, 3), np.uint8)
+    for i, name in enumerate(tqdm(names, desc=f"CelebA {split} {size}px", unit="img", disable=not progress)):
+        images[i] = _image(layout.images / name, size)
+    return {"images": images, "attr": attr[rows], "attr_names": np.array(attr_names)}
 
 
 def balance(labels: np.ndarray, seed: int, split: str) -> np.ndarray:

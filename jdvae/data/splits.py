@@ -125,13 +125,13 @@ def load_split(cfg: DataConfig, split: str, cache_dir=None, progress: bool = Tru
 
 def _celeba_split(cfg: DataConfig, split: str, cache=None, progress: bool = True) -> Split:
     """The official CelebA partition `split` at cfg.image_size, decoded once and cached."""
-    root = celeba.find_root(cfg.celeba_root)
+    layout = celeba.find_layout(cfg.celeba_root)
     size = cfg.image_size
-    key = cache_key(version=celeba.VERSION, root=str(root.resolve()), size=size, split=split)
+    key = cache_key(version=celeba.VERSION, root=layout.cache_id, size=size, split=split)
     path = cache_dir(cache) / f"celeba-{split}-{size}px-{key}.npz"
     arrays = load_cached(path, ("images", "attr", "attr_names"))
     if arrays is None:
-        arrays = celeba.read_partition(root, split, size, progress)
+        arrays = celeba.read_partition(layout, split, size, progress)
         save_cached(path, arrays)
     labels = celeba.labels_of(arrays["attr"], [str(n) for n in arrays["attr_names"]], cfg.labels)
     rows = celeba.balance(labels, cfg.seed, split) if cfg.celeba_balance else np.arange(len(labels))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import checkpoint as ckpt
+from .config import RunConfig
 from .errors import JdvaeError
 from .evaluate.judge import CONFIG_FILE, WEIGHTS_FILE
 from .io import atomic_write_json
@@ -233,6 +234,18 @@ RATES = ("sr_minus", "sr_plus", "bca", "r_minus", "r_plus", "truth_add_read", "t
          "transfer_shape_acc", "transfer_ref_shape_acc")
 
 
+def _as_config(d: dict[str, Any]) -> Any:
+    """A run config read back as `RunConfig` (a field added since fills in its default), else as JSON (tuples as
+    lists), so that configs written before and after a new field compare equal."""
+    d = json.loads(json.dumps(d))
+    if not {"data", "model", "train"} <= set(d):
+        return d
+    try:
+        return RunConfig.from_dict(d)
+    except JdvaeError:
+        return d
+
+
 def seed0_differences(report: dict[str, Any], committed: dict[str, Any], tolerance: float = 0.0) -> list[str]:
     """Where a metrics.json `report` of seed-0 runs disagrees with the seed-0 rows of a `committed` one (e.g. the
     three-seed paper_figures/metrics.json): a run absent there or made on another config, or a rate (in points)
@@ -244,7 +257,7 @@ def seed0_differences(report: dict[str, Any], committed: dict[str, Any], toleran
         if name not in rows:
             problems.append(f"{name}: no seed-0 row")
             continue
-        if json.loads(json.dumps(run["config"])) != rows[name]["config"]:  # tuples read back as lists
+        if _as_config(run["config"]) != _as_config(rows[name]["config"]):
             problems.append(f"{name}: made on another config")
             continue
         for key, value in run["metrics"].items():

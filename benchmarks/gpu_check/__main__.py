@@ -105,10 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     env = child_env(args.device, work)
     tests_k = args.tests_k if args.tests_k is not None else size["tests_k"]
 
-    data = Proc(python("benchmarks.gpu_check.learn_worker", "data", *(["--tiny"] if args.tiny else [])), env,
-                work / "data.log")
+    data = None  # the SynthFaces-128 splits of the step and learning sections, rendered while the tests run
+    if {"step", "learn"} & set(report.data["sections"]):
+        data = Proc(python("benchmarks.gpu_check.learn_worker", "data", *(["--tiny"] if args.tiny else [])), env,
+                    work / "data.log")
     section(report, "tests", lambda: cuda_tests(env, work, t_start + 0.2 * (end - t_start), tests_k))
-    report.set("data", data.finish(t_start + 0.3 * (end - t_start)))
+    if data is not None:
+        report.set("data", data.finish(t_start + 0.3 * (end - t_start)))
     step_share = 0.35 if args.tiny else 0.3
     section(report, "step", lambda: paper_step(args, env, work, time.monotonic() + step_share * (end - time.monotonic())))
     section(report, "projection", lambda: projection(report.data.get("step") or {}))
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     for t in threads:
         t.join()
     swaps = work / "gpu_swaps.png"
-    if swaps.exists():
+    if swaps.exists() and swaps.parent != md.parent:
         shutil.copyfile(swaps, md.parent / "gpu_swaps.png")
     with report.lock:
         report.flush(final=True)

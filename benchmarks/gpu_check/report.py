@@ -88,7 +88,7 @@ def projection(p: dict) -> list[str]:
 
 
 def reproduce(s: dict) -> list[str]:
-    lines = [f"`jdvae {s.get('command', '')}`: {_process(s)}; outputs "
+    lines = [f"`{s.get('command', '')}`: {_process(s)}; outputs "
              + ("all written" if not s.get("missing") else "MISSING " + ", ".join(s["missing"])) + "."]
     if s.get("claims"):
         lines += ["", "claims.md:", "", "| claim | ... |", "|---|---|"] + s["claims"]

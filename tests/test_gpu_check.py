@@ -29,8 +29,9 @@ def _run(tmp_path, *args, timeout=900, **extra_env):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
+    """Every section once, as the GPU run has them (the two reproduce commands take most of its minutes)."""
     tmp = tmp_path_factory.mktemp("gpu_check")
-    result, report = _run(tmp, "--sections", "tests,step,projection,learn")
+    result, report = _run(tmp, timeout=1800)
     return result, report, tmp / "work"
 
 
@@ -42,8 +43,8 @@ def test_the_cpu_mode_passes_its_sections_and_writes_them_in_order(tiny):
     md = (work / "gpu.md").read_text()
     assert "all sections pass" in md
     assert md.index("## CUDA tests") < md.index("## Paper step") < md.index("## CelebA paper study") \
-        < md.index("## The 128-px network")
-    assert all(report[name]["seconds"] is not None for name in ("tests", "step", "learn"))  # what each one cost
+        < md.index("## Quick study") < md.index("## The 128-px network") < md.index("## The user's CelebA")
+    assert all(report[name]["seconds"] is not None for name in ("tests", "step", "study", "learn", "celeba"))
 
 
 def test_the_cuda_tests_ran_on_the_cpu(tiny):
@@ -86,10 +87,8 @@ def test_the_learning_run_trains_evaluates_and_draws_the_swaps(tiny):
     assert "gpu_swaps.png" in (work / "gpu.md").read_text()
 
 
-@pytest.mark.slow
-def test_the_product_study_and_the_celeba_command_run_through_the_notebooks(tmp_path):
-    result, report = _run(tmp_path, "--sections", "study,celeba", timeout=1500)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+def test_the_product_study_and_the_celeba_command_run_through_the_notebooks(tiny):
+    report = tiny[1]
     for name in ("study", "celeba"):
         s = report[name]
         assert s["ok"] and s["rc"] == 0 and s["missing"] == [] and len(s["claims"]) == 8, s

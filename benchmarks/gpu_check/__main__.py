@@ -38,7 +38,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     p.add_argument("--tiny", action="store_true", help="toy sizes (the test suite runs --device cpu --tiny)")
-    p.add_argument("--budget", type=float, default=None, help="seconds for the whole check (default 540; tiny 900)")
+    p.add_argument("--budget", type=float, default=None, help="seconds for the whole check (default 540; tiny 1500)")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ", ".join(SECTIONS))
     p.add_argument("--tests-k", default=None, help="pytest -k of the CUDA tests (tiny: the forward/backward ones)")
     p.add_argument("--backend", default=None, help="torch.compile backend (default inductor; --device cpu: eager)")

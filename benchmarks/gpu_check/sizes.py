@@ -35,7 +35,7 @@ def paper_config(tiny: bool, model: str = "PA1", n_train: int = 1024):
 def sizes(tiny: bool) -> dict:
     """Steps, seconds and counts of every section."""
     if tiny:
-        return dict(budget=900, step_steps=6, step_warmup=1, copies=2, learn_seconds=20, learn_train=64,
+        return dict(budget=1500, step_steps=6, step_warmup=1, copies=2, learn_seconds=20, learn_train=64,
                     judge_images=64, celeba_steps=2, celeba_splits="48,24,24", study_profile="smoke",
                     celeba_profile="smoke", study_sets=["train.max_steps=2"], tests_k="forward_and_backward")
     return dict(budget=540, step_steps=200, step_warmup=5, copies=8, learn_seconds=200, learn_train=20_000,

@@ -41,10 +41,11 @@ def visible_gpus() -> list[Gpu]:
 
 
 def job_memory_gib(cfg: RunConfig) -> float:
-    """GPU memory one training of `cfg` may take: the context, and the step scaled from the paper's by pixels per
-    batch and width (activations grow with both)."""
+    """GPU memory one training of `cfg` may take: the context, the step scaled from the paper's by pixels per batch
+    and width (activations grow with both), and the training images kept on the GPU as uint8 (jdvae/levers.py)."""
     pixels = cfg.train.batch_size * cfg.data.image_size ** 2 / (32 * 128 ** 2)
-    return CONTEXT_GIB + PAPER_STEP_GIB * pixels * max(cfg.model.width, 0.125)
+    images = cfg.data.n_train * cfg.data.image_size ** 2 * 3 / 2**30
+    return CONTEXT_GIB + PAPER_STEP_GIB * pixels * max(cfg.model.width, 0.125) + images
 
 
 def gpu_jobs(gpus: list[Gpu], cores: int, per_job_gib: float) -> int:

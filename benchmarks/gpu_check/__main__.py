@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     section(report, "tests", lambda: cuda_tests(env, work, t_start + 0.2 * (end - t_start), tests_k))
     if data is not None:
         report.set("data", data.finish(t_start + 0.3 * (end - t_start)))
-    step_share = 0.35 if args.tiny else 0.3
+    step_share = 0.35
     section(report, "step", lambda: paper_step(args, env, work, time.monotonic() + step_share * (end - time.monotonic())))
     section(report, "projection", lambda: projection(report.data.get("step") or {}))
 

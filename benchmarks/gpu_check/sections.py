@@ -98,7 +98,7 @@ def paper_step(args, env: dict, work: Path, deadline: float) -> dict:
     size, names = sizes(args.tiny), list(SETTINGS)
     t0 = time.monotonic()
     alone = _step_workers(names, args, env, work / "step_alone", size["step_steps"], True,
-                          t0 + (deadline - t0) * 0.6)
+                          t0 + (deadline - t0) * 0.65)
     ref = alone[0].get("losses") or []
     settings = {}
     for i, name in enumerate(names):
@@ -174,7 +174,8 @@ def learning(args, env: dict, work: Path, deadline: float, step: dict) -> dict:
     runs = work / "learn_runs"
     shutil.rmtree(runs, ignore_errors=True)
     rate = (step.get("settings", {}).get(PAPER_SETTING) or {}).get("images_per_s")
-    steps = 4 if args.tiny else int(size["learn_seconds"] * (rate or 700) / 32 / 2)  # two trainings share the GPU
+    # two trainings beside the study and the CelebA command: a quarter of the rate alone each, so that they end
+    steps = 4 if args.tiny else int(size["learn_seconds"] * (rate or 700) / 32 / 4)
     sets = {**paper_overrides(args.tiny, size["learn_train"]), "train.max_steps": steps, "train.epochs": 1000,
             # the first minutes of a 200-epoch run all come before its lr drop at 35 %
             "train.lr_drop_at": 1.0}

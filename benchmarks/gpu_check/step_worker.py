@@ -52,6 +52,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--flops", action="store_true", help="also count the FLOPs of a step and time a bf16 matmul")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
+    sync_dir = Path(args.sync_dir)
+    try:
+        measure(args)
+    finally:  # a worker that failed still lets the others go on: it counts as ready and done
+        (sync_dir / f"ready_{args.index}").touch()
+        (sync_dir / f"done_{args.index}").touch()
+
+
+def measure(args) -> None:
+    """Warm up, wait for the others, time the steps, write the result."""
     dev, sync_dir, out = torch.device(args.device), Path(args.sync_dir), Path(args.out)
     lever_names, bf16, compile_asked = SETTINGS[args.setting]
     levers, precision = Levers(frozenset(lever_names), "gpu check"), Precision("bf16" if bf16 else "fp32", "gpu check")

@@ -31,7 +31,7 @@ def _run(tmp_path, *args, timeout=900, **extra_env):
 def tiny(tmp_path_factory):
     """Every section once, as the GPU run has them (the two reproduce commands take most of its minutes)."""
     tmp = tmp_path_factory.mktemp("gpu_check")
-    result, report = _run(tmp, timeout=1800)
+    result, report = _run(tmp, "--faster-lr", "1e-3", timeout=1800)
     return result, report, tmp / "work"
 
 
@@ -80,7 +80,7 @@ def test_a_balanced_epoch_is_every_positive_and_a_fifth_of_the_rest():
 def test_the_learning_run_trains_evaluates_and_draws_the_swaps(tiny):
     s, work = tiny[1]["learn"], tiny[2]
     assert s["steps"] == 4 and all(p["rc"] == 0 for p in s["processes"].values())
-    assert {r["model"] for r in s["rows"]} == {"PA1", "M2"} and all("sr_plus" in r for r in s["rows"])
+    assert {r["model"] for r in s["rows"]} == {"PA1", "M2", "PA1 (lr 0.001)"} and all("sr_plus" in r for r in s["rows"])
     assert all(curve and curve[-1]["step"] == 4 for curve in s["curves"].values())
     with Image.open(work / "gpu_swaps.png") as png:
         assert png.width > png.height > 0
@@ -136,3 +136,15 @@ def test_junit_and_verbose_readers(tmp_path):
     assert [(c["name"], c["outcome"]) for c in parse_verbose(tmp_path / "v.log")] == [("a", "passed"), ("b[x]", "failed")]
     assert [(c["name"], c["outcome"], c["message"]) for c in parse_junit(tmp_path / "r.xml")] == \
         [("a", "passed", ""), ("b", "failed", "assert 1 == 2"), ("c", "skipped", "no GPU")]
+
+
+@pytest.mark.slow
+def test_every_cuda_test_passes_on_the_cpu(tmp_path):
+    """The CUDA tests' own code, run on the CPU, so that the GPU run fails only on what only a GPU shows."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "JDVAE_CUDA_TESTS_ON": "cpu"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "cuda",
+                             "-k", "not overrun_stand_in", str(ROOT / "tests" / "test_gpu_cuda.py"),
+                             "--basetemp", str(tmp_path / "t")],
+                            env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"{len(MODELS) + 3} passed" in result.stdout and "skipped" not in result.stdout

@@ -42,6 +42,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ", ".join(SECTIONS))
     p.add_argument("--tests-k", default=None, help="pytest -k of the CUDA tests (tiny: the forward/backward ones)")
     p.add_argument("--backend", default=None, help="torch.compile backend (default inductor; --device cpu: eager)")
+    p.add_argument("--faster-lr", type=float, default=None,
+                   help="also train PA1 at this lr in the learning run (the paper's 1e-4 stays the profile's)")
     p.add_argument("--work", default="/tmp/jdvae-gpu-check", help="scratch folder")
     p.add_argument("--md", default=None, help="report (default docs/gpu.md on CUDA, WORK/gpu.md on a CPU)")
     args = p.parse_args(argv)

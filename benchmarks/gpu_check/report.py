@@ -12,6 +12,14 @@ def _f(value, digits: int = 1, unit: str = "") -> str:
     return "" if value is None or value == "" else f"{float(value):,.{digits}f}{unit}"
 
 
+def _cell(text: str) -> str:
+    """A number of a CSV table to three significant decimals; a name as it is."""
+    try:
+        return f"{float(text):.4g}"
+    except ValueError:
+        return text
+
+
 def _verdict(d: dict) -> str:
     if not d.get("complete"):
         return "INCOMPLETE (the check stopped before its end)" + (f"; failing so far: {', '.join(d['failed'])}"
@@ -109,7 +117,7 @@ def learn(s: dict) -> list[str]:
     if s.get("rows"):
         keys = list(s["rows"][0])
         lines += ["", "Validation pairs (`jdvae evaluate --split val`):", "", "| " + " | ".join(keys) + " |",
-                  "|" + "---|" * len(keys)] + ["| " + " | ".join(r[k] for k in keys) + " |" for r in s["rows"]]
+                  "|" + "---|" * len(keys)] + ["| " + " | ".join(_cell(r[k]) for k in keys) + " |" for r in s["rows"]]
     if (s.get("grid") or {}).get("rc") == 0:
         lines += ["", "Swaps of validation pairs, as Fig. 2: `gpu_swaps.png`."]
     return lines

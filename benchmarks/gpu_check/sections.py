@@ -181,23 +181,32 @@ def learning(args, env: dict, work: Path, deadline: float, step: dict) -> dict:
             "train.lr_drop_at": 1.0}
     procs = [Proc(python("benchmarks.gpu_check.learn_worker", "judge", runs / "judge", "--device", args.device,
                          *(["--tiny"] if args.tiny else [])), env, work / "learn_judge.log")]
-    for model in ("PA1", "M2"):
+    trainings = {"PA1": (runs, sets), "M2": (runs, sets)}
+    if args.faster_lr:  # PA1 at a faster lr beside them, judged on validation pairs only
+        trainings["PA1 faster"] = (work / "learn_runs_faster", {**sets, "train.lr": args.faster_lr})
+        shutil.rmtree(trainings["PA1 faster"][0], ignore_errors=True)
+    for name, (folder, changes) in trainings.items():
+        model = name.split()[0]
         cmd = python("jdvae", "train", "--model", model, "--profile", "paper", "--device", args.device, "--quiet",
-                     "--out", runs / f"{model}-glasses-s0", *[a for k, v in sets.items() for a in ("--set", f"{k}={v}")])
-        procs.append(Proc(cmd, env, work / f"learn_{model}.log"))
+                     "--out", folder / f"{model}-glasses-s0", *[a for k, v in changes.items() for a in ("--set", f"{k}={v}")])
+        procs.append(Proc(cmd, env, work / f"learn_{name.replace(' ', '_')}.log"))
     eval_reserve = 15 if args.tiny else 60
     ended = [p.finish(deadline - eval_reserve) for p in procs]
     result = {"steps": steps, "images": steps * 32, "settings": sets, "quick_images": QUICK_IMAGES,
-              "processes": {n: e for n, e in zip(("judge", "PA1", "M2"), ended)},
+              "processes": {n: e for n, e in zip(["judge", *trainings], ended)},
               "train_seconds": round(time.monotonic() - t0, 1)}
-    result["curves"] = {m: _curve(runs / f"{m}-glasses-s0" / "metrics.csv") for m in ("PA1", "M2")}
+    result["curves"] = {n: _curve(f / f"{n.split()[0]}-glasses-s0" / "metrics.csv") for n, (f, _) in trainings.items()}
     if any(e["rc"] != 0 for e in ended):
         return {**result, "ok": False, "seconds": round(time.monotonic() - t0, 1)}
-    table = work / "learn_table"
-    result["evaluation"] = run(python("jdvae", "evaluate", "--runs", runs, "--out", table, "--judge", runs / "judge",
-                                      "--device", args.device, "--split", "val", "--workers", "2", "--no-progress"),
-                               env, work / "learn_evaluate.log", deadline)
-    result["rows"] = _rows(table / "table1.csv")
+    result["rows"] = []
+    for folder in dict.fromkeys(f for f, _ in trainings.values()):
+        table = work / f"{folder.name}_table"
+        result[f"evaluation {folder.name}"] = run(
+            python("jdvae", "evaluate", "--runs", folder, "--out", table, "--judge", runs / "judge", "--device",
+                   args.device, "--split", "val", "--workers", "2", "--no-progress"), env, work / f"{table.name}.log",
+            deadline)
+        faster = " (lr {})".format(args.faster_lr) if folder != runs else ""
+        result["rows"] += [{**r, "model": r["model"] + faster} for r in _rows(table / "table1.csv")]
     result["grid"] = run(python("benchmarks.gpu_check.learn_worker", "grid", runs, work / "gpu_swaps.png",
                                 "--device", args.device), env, work / "learn_grid.log", deadline)
     result["ok"] = bool(result["rows"]) and result["grid"]["rc"] == 0
@@ -218,8 +227,8 @@ def _rows(table: Path) -> list[dict]:
     """Table 1's rows as the evaluation wrote them (only the measures the report shows)."""
     if not table.exists():
         return []
-    keep = ("model", "label", "sr_minus", "sr_plus", "r_plus", "r_minus", "bca", "donor_match", "cf_add_mse",
-            "cf_remove_mse", "region_mse_add", "region_mse_remove")
+    keep = ("model", "label", "sr_minus", "sr_plus", "r_plus", "r_minus", "bca", "donor_match", "region_add_mse",
+            "region_add_closed", "region_remove_mse", "region_remove_closed", "recon_mse")
     with open(table) as fh:
         return [{k: r[k] for k in keep if k in r} for r in csv.DictReader(fh)]
 

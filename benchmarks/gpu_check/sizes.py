@@ -39,5 +39,5 @@ def sizes(tiny: bool) -> dict:
                     judge_images=64, celeba_steps=2, celeba_splits="48,24,24", study_profile="smoke",
                     celeba_profile="smoke", study_sets=["train.max_steps=2"], tests_k="forward_and_backward")
     return dict(budget=540, step_steps=200, step_warmup=5, copies=8, learn_seconds=200, learn_train=20_000,
-                judge_images=20_000, celeba_steps=20, celeba_splits="1200,300,300", study_profile="quick",
+                judge_images=10_000, celeba_steps=20, celeba_splits="1200,300,300", study_profile="quick",
                 celeba_profile="paper", study_sets=[], tests_k=None)

@@ -1,6 +1,6 @@
 """CUDA tests (marker `cuda`): every model forward and backward in fp32 and bf16, a run moved between CUDA and
 the CPU, the judge and the evaluation on the GPU, torchrun with NCCL. Without a GPU they skip, unless
-JDVAE_CUDA_TESTS_ON=cpu asks for the same code on the CPU (what `benchmarks/gpu_check.py --device cpu` does)."""
+JDVAE_CUDA_TESTS_ON=cpu asks for the same code on the CPU (what `python -m benchmarks.gpu_check --device cpu` does)."""
 import json
 import math
 import os
@@ -30,7 +30,7 @@ def device() -> str:
         return "cuda"
     if os.environ.get(ON_ENV) == "cpu":
         return "cpu"
-    pytest.skip(f"no CUDA GPU (run benchmarks/gpu_check.py on one, or set {ON_ENV}=cpu for the CPU path)")
+    pytest.skip(f"no CUDA GPU (run `python -m benchmarks.gpu_check` on one, or set {ON_ENV}=cpu for the CPU path)")
 
 
 def tiny(**changes):

@@ -32,20 +32,22 @@ class Setting:
     compile: bool = False
 
 
-def matmul_peak(device: torch.device, n: int = 2048, repeats: int = 5) -> float:
-    """Measured fp32 matmul rate in GFLOP/s (the machine's practical peak for dense work)."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_peak(device: torch.device, n: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Measured matmul rate in GFLOP/s, best of `repeats` (the machine's practical peak for dense work in `dtype`)."""
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    a @ b  # the first product pays for the library's set-up
     best = 0.0
     for _ in range(repeats):
-        _sync(device)
+        sync(device)
         t = time.perf_counter()
         a @ b
-        _sync(device)
+        sync(device)
         best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
     return best
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on a CPU), so that a timer reads what ran."""
     if device.type == "cuda":
         torch.cuda.synchronize()
 
@@ -106,11 +108,11 @@ def compare(cfg: ModelConfig, settings: list[Setting], batch: int, device: torch
     rates = {s.name: [] for s in settings}
     for _ in range(rounds):
         for s in settings:
-            _sync(device)
+            sync(device)
             t = time.perf_counter()
             for _ in range(steps_per_round):
                 steps[s.name]()
-            _sync(device)
+            sync(device)
             rates[s.name].append(batch * steps_per_round / (time.perf_counter() - t))
     ref = settings[0].name
     out = {}

@@ -25,6 +25,7 @@ SOURCES = ("synthfaces", "celeba", "folder")  # folder: your own images, DIR/lab
 IMAGE_SIZES = (32, 64, 128)
 ADAIN_STYLES = ("sample", "mean")
 PRECISIONS = ("auto", "fp32", "bf16")  # train.precision; what each means on a device: jdvae/precision.py
+LEVERS = ("device_data", "lazy_sync", "fused_adam", "graphs")  # train.levers: auto, none or a '+'-joined subset
 
 
 def check_image_size(size: int) -> None:
@@ -126,6 +127,7 @@ class TrainConfig:
     # native bf16 (CUDA, CPUs with AMX / AVX512-BF16; jdvae/precision.py). fp32 is the default because every run
     # saved before this field existed trained in fp32 on a CPU, and a missing key takes the default.
     precision: str = "fp32"
+    levers: str = "auto"  # GPU-only settings of the step (jdvae/levers.py): a CPU run takes none of them
 
     def validate(self) -> None:
         """Raise JdvaeError naming the first out-of-range setting and its allowed range."""
@@ -140,6 +142,8 @@ class TrainConfig:
             ("checkpoint_minutes", self.checkpoint_minutes >= 0, "0 (every step) or more"),
             ("threads", self.threads is None or self.threads >= 1, "at least 1 (or None)"),
             ("precision", self.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+            ("levers", self.levers in ("auto", "none") or set(self.levers.split("+")) <= set(LEVERS),
+             f"auto, none or a '+'-joined subset of {', '.join(LEVERS)}"),
         ]
         for name, ok, allowed in checks:
             if not ok:
@@ -209,8 +213,7 @@ def diff(a: RunConfig, b: RunConfig) -> list[str]:
 
 PROFILES: dict[str, RunConfig] = {
     # Seconds per model on a CPU: proves the plumbing, not the science.
-    "smoke": RunConfig(
-        profile="smoke",
+    "smoke": RunConfig(profile="smoke",
         data=DataConfig(image_size=32, n_train=256, n_val=64, n_test=96),
         model=ModelConfig(image_size=32, width=0.125, z_dim=16, u_dim=4),
         train=TrainConfig(epochs=1, batch_size=32, checkpoint_minutes=1.0, precision="fp32"),
@@ -221,16 +224,14 @@ PROFILES: dict[str, RunConfig] = {
     # validity gates there (docs/learning_curves.md). At 3 600 steps CCVAE2's R(+) read 91.1 % on validation and
     # 89.97 % on test; at 4 500 it reads 91.1 % on validation again, so its gate sits near 91 % at either length.
     # On validation pairs lr 4e-3 beat 2e-3 and 8e-3.
-    "quick": RunConfig(
-        profile="quick",
+    "quick": RunConfig(profile="quick",
         data=DataConfig(image_size=32, n_train=20000, n_val=4000, n_test=4000),
         model=ModelConfig(image_size=32, width=0.1875),
         train=TrainConfig(epochs=20, max_steps=4500, batch_size=64, lr=4e-3, lr_schedule="cosine", warmup=0.05,
                           ema=0.995, precision="fp32"),
     ),
     # The paper's setting: 128 px, full widths, 200 epochs; for a GPU.
-    "paper": RunConfig(
-        profile="paper",
+    "paper": RunConfig(profile="paper",
         data=DataConfig(image_size=128, n_train=160000, n_val=20000, n_test=20000),
         model=ModelConfig(image_size=128, width=1.0),
         train=TrainConfig(epochs=200, batch_size=32, compile=True, precision="auto"),
@@ -349,10 +350,5 @@ def override(cfg: RunConfig, **changes: Any) -> RunConfig:
             parts[part][name] = check_value(key, value, current)
         else:
             top[key] = check_value(key, value, getattr(cfg, key, None))
-    return replace(
-        cfg,
-        data=replace(cfg.data, **parts["data"]),
-        model=replace(cfg.model, **parts["model"]),
-        train=replace(cfg.train, **parts["train"]),
-        **top,
-    )
+    sections = {part: replace(getattr(cfg, part), **parts[part]) for part in parts}
+    return replace(cfg, **sections, **top)

@@ -3,7 +3,8 @@
 `eq4_loss`: paper Eq. 4 (PA1, PA2, M2). `ccvae_loss`: Joy et al.'s bound for CCVAE2 with
 Eq. 4's alpha, beta and reconstruction term. `joy_loss`: the same bound with Joy et al.'s own
 likelihood and unit weights, for CCVAE. Both are pure functions of a `ForwardOut` and
-return (total, terms) where terms holds named floats for logging.
+return (total, terms) where terms holds named 0-dim tensors for logging (detached, on the
+loss's device: the trainer reads them when it chooses, jdvae/levers.py's TermLog).
 """
 from __future__ import annotations
 
@@ -49,6 +50,11 @@ def _label_log_probs(logits: Tensor, y: Tensor) -> Tensor:
     return logp.gather(-1, idx)[..., 0]
 
 
+def _logged(terms: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The named terms to log: detached fp32 0-dim tensors, left on the device (no host read here)."""
+    return {k: v.detach().float() for k, v in terms.items()}
+
+
 def eq4_loss(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, cfg: TrainConfig) -> tuple[Tensor, dict]:
     """Eq. 4 of the paper, negated; unlabelled rows use the Gumbel sample and beta*KL(q(y|x)||U)."""
     sup = supervised.float()  # (B,)
@@ -65,8 +71,8 @@ def eq4_loss(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, cfg: Tra
     per_image = recon + cfg.beta * (kl_z + kl_u) + label
     total = per_image.mean()
     n_sup = sup.sum().clamp(min=1)
-    terms = {"loss": total.item(), "recon": recon.mean().item(), "kl_z": kl_z.mean().item(),
-             "kl_u": kl_u.mean().item(), "nll_y": ((sup * nll_y).sum() / n_sup).item()}
+    terms = _logged({"loss": total, "recon": recon.mean(), "kl_z": kl_z.mean(), "kl_u": kl_u.mean(),
+                     "nll_y": (sup * nll_y).sum() / n_sup})
     return total, terms
 
 
@@ -93,9 +99,9 @@ def _ccvae_bound(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, reco
     unlabelled = recon + const + beta * (kl_z + (q * (kl_u + log_q + LOG2)).sum((-1, -2)))
     total = torch.where(labelled_rows, labelled, unlabelled).mean()
     n_sup = sup.sum().clamp(min=1)
-    terms = {"loss": total.item(), "recon": recon.mean().item(), "kl_z": kl_z.mean().item(),
-             "kl_u": torch.where(labelled_rows, kl_u_true, (q * kl_u).sum((-1, -2))).mean().item(),
-             "nll_y": (-torch.where(labelled_rows, log_qyx, torch.zeros_like(log_qyx)).sum() / n_sup).item()}
+    terms = _logged({"loss": total, "recon": recon.mean(), "kl_z": kl_z.mean(),
+                     "kl_u": torch.where(labelled_rows, kl_u_true, (q * kl_u).sum((-1, -2))).mean(),
+                     "nll_y": -torch.where(labelled_rows, log_qyx, torch.zeros_like(log_qyx)).sum() / n_sup})
     return total, terms
 
 

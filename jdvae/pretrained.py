@@ -236,6 +236,18 @@ RATES = ("sr_minus", "sr_plus", "bca", "r_minus", "r_plus", "truth_add_read", "t
          "transfer_shape_acc", "transfer_ref_shape_acc")
 
 
+def _as_config(d: dict[str, Any]) -> Any:
+    """A run config read back as `RunConfig` (a field added since fills in its default), else as JSON (tuples as
+    lists), so that configs written before and after a new field compare equal."""
+    d = json.loads(json.dumps(d))
+    if not {"data", "model", "train"} <= set(d):
+        return d
+    try:
+        return RunConfig.from_dict(d)
+    except JdvaeError:
+        return d
+
+
 def seed0_differences(report: dict[str, Any], committed: dict[str, Any], tolerance: float = 0.0) -> list[str]:
     """Where a metrics.json `report` of seed-0 runs disagrees with the seed-0 rows of a `committed` one (e.g. the
     three-seed paper_figures/metrics.json): a run absent there or made on another config, or a rate (in points)
@@ -250,7 +262,7 @@ def seed0_differences(report: dict[str, Any], committed: dict[str, Any], toleran
         if name not in rows:
             problems.append(f"{name}: no seed-0 row")
             continue
-        if _config(run["config"]) != _config(rows[name]["config"]):
+        if _as_config(run["config"]) != _as_config(rows[name]["config"]):
             problems.append(f"{name}: made on another config")
             continue
         mine = run["metrics"]
@@ -265,17 +277,6 @@ def seed0_differences(report: dict[str, Any], committed: dict[str, Any], toleran
                     and abs(value - theirs) > tolerance:
                 problems.append(f"{name} {key}: {value:.2f} against {theirs:.2f}")
     return problems
-
-
-def _config(saved: dict[str, Any]) -> Any:
-    """A run config as saved, a field added since read at its default (which keeps the former behaviour); a dict that
-    is no run config (as in tests) compares as JSON."""
-    if set(saved) <= {"profile", "data", "model", "train"}:
-        try:
-            return RunConfig.from_dict(saved)
-        except JdvaeError:
-            pass
-    return json.loads(json.dumps(saved))  # tuples read back as lists
 
 
 def resolve_runs(runs: str, profile: str = "quick", models: Iterable[str] | None = None,

@@ -1,9 +1,10 @@
 """`jdvae reproduce`: the whole study through the numbered notebooks, resumable at every step.
 
 Order: 00_data; then every training run of the study and its two judges unless the shipped ones serve
-(01_train and 01_judge, side by side
-as single-threaded jobs on a CPU, the cheapest last; once no job waits, the jobs still running share
-the freed cores, see jdvae/threads.py); then 02_table1 (evaluation and claims), 03 (Fig. 2),
+(01_train and 01_judge, side by side as single-threaded jobs, the cheapest last: on a CPU one per core, up to
+two, and once no job waits the jobs still running share the freed cores, see jdvae/threads.py; on CUDA as many
+as the GPUs' memory and the cores allow, spread over the visible GPUs, see jdvae/scheduler.py); then 02_table1
+(evaluation and claims), 03 (Fig. 2),
 04 (Fig. 3) and 05 (explorer panel). A complete run is skipped, a partial one resumed.
 Executed notebooks are written to RUNS/notebooks/.
 """
@@ -26,6 +27,7 @@ from .config import LABELS, RunConfig
 from .errors import JdvaeError
 from .evaluate.judge import STUDY_SEEDS, judge_folder
 from .runs import PROJECT_ROOT, format_overrides, run_name, study
+from .scheduler import GpuPool, side_by_side, visible_gpus
 from .io import check_writable
 from .progress import ENV as PROGRESS_ENV
 from .threads import ENV as THREADS_ENV, shares, write_share
@@ -49,9 +51,11 @@ def _fmt(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
-def _execute(job: Job, threads: int | None, share_file: Path | None = None, progress_file: Path | None = None) -> float:
+def _execute(job: Job, threads: int | None, share_file: Path | None = None, progress_file: Path | None = None,
+             gpu: str | None = None) -> float:
     """Run one notebook with papermill in a subprocess, its output in a log file beside the executed notebook;
-    a failure is a JdvaeError naming the job, its log file and the last line of its error."""
+    `gpu` becomes its CUDA_VISIBLE_DEVICES. A failure is a JdvaeError naming the job, its log file and the last
+    line of its error."""
     notebook = NOTEBOOKS / job.notebook
     if not notebook.exists():
         raise JdvaeError(f"notebook {notebook} is missing; restore the notebooks/ folder from the repository")
@@ -65,6 +69,8 @@ def _execute(job: Job, threads: int | None, share_file: Path | None = None, prog
         env[THREADS_ENV] = str(share_file)
     if progress_file is not None:
         env[PROGRESS_ENV] = str(progress_file)
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
     log_file = job.output.with_suffix(".log")
     t0 = time.perf_counter()
     with open(log_file, "w") as out:
@@ -78,17 +84,20 @@ def _execute(job: Job, threads: int | None, share_file: Path | None = None, prog
 
 
 class _Shares:
-    """Runs the side-by-side jobs; once none waits, splits the cores among the trainings still running.
+    """Runs the side-by-side jobs, each on the GPU `pool` hands it (if any); on a CPU, once none waits, splits
+    the cores among the trainings still running.
 
-    Only trainings follow a share (their thread count does not enter the run's config); the judge keeps
+    Only CPU trainings follow a share (their thread count does not enter the run's config); the judge keeps
     its fixed thread count, so that its weights do not depend on the schedule."""
 
-    def __init__(self, jobs: list[Job], threads: int | None, cores: int, folder: Path):
+    def __init__(self, jobs: list[Job], threads: int | None, cores: int, folder: Path, pool: GpuPool | None = None,
+                 follow: bool = True):
         self.total, self.threads, self.cores, self.folder = len(jobs), threads, cores, folder
         self.started, self.running, self.lock = 0, [], threading.Lock()
+        self.pool, self.follow = pool or GpuPool([]), follow
 
     def share_file(self, job: Job) -> Path | None:
-        if not self.threads or job.notebook != "01_train.ipynb":
+        if not self.threads or not self.follow or job.notebook != "01_train.ipynb":
             return None
         return self.folder / f".{job.output.stem}.threads"
 
@@ -100,7 +109,8 @@ class _Shares:
             if share is not None:
                 write_share(share, self.threads)
         try:
-            step(job, self.threads, share)
+            with self.pool.take() as gpu:
+                step(job, self.threads, share, gpu=gpu)
         finally:
             with self.lock:
                 self.running.remove(job)
@@ -147,19 +157,15 @@ def check_reusable(runs: Path, configs: list[RunConfig], profile_name: str) -> N
                          f"{stale[0]}; give this setting its own --runs and --figures, or delete them to retrain")
 
 
-def _side_by_side(device: str) -> int:
-    """Processes run side by side by default: one on a GPU, one per core (up to two) on a CPU."""
-    return 1 if device.startswith("cuda") else max(1, min(2, os.cpu_count() or 1))
-
-
 def figure_jobs(runs: Path, figures: Path, device: str, profile_name: str, executed: Path,
-                labels: tuple[str, ...] = LABELS) -> list[Job]:
+                labels: tuple[str, ...] = LABELS, workers: int | None = None) -> list[Job]:
     """Notebooks 02-05 on the runs in `runs`: Table 1 and claims, Fig. 2, Fig. 3 (with two labels), the explorer
     panel; Fig. 2 and the explorer show the study's first label.
 
-    On a CPU, Table 1 evaluates the runs in one process per core (up to two); the table is the same."""
+    Table 1 evaluates the runs side by side (jdvae/scheduler.py: on a CPU one process per core, up to two; on CUDA
+    what the GPU and the cores allow); the table is the same."""
     params = (("runs", str(runs)), ("out", str(figures)), ("device", device), ("profile", profile_name))
-    jobs = [Job("Table 1 and claims", "02_table1.ipynb", params + (("workers", _side_by_side(device)),), executed / "02_table1.ipynb"),
+    jobs = [Job("Table 1 and claims", "02_table1.ipynb", params + (("workers", workers or side_by_side(device)),), executed / "02_table1.ipynb"),
             Job("Fig. 2 swaps", "03_fig2_swaps.ipynb", params + (("label", labels[0]),), executed / "03_fig2_swaps.ipynb")]
     if len(labels) > 1:
         jobs.append(Job(f"Fig. 3 {labels[0]} and {labels[1]}", "04_fig3_multilabel.ipynb",
@@ -225,7 +231,7 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
               figures: str | Path = "paper_figures", jobs: int | None = None,
               overrides: dict[str, Any] | None = None, log=None, from_shipped: bool = False,
               retrain_judges: bool = False, data_root: str | None = None,
-              labels: str | tuple[str, ...] | None = None) -> Path:
+              labels: str | tuple[str, ...] | None = None, gpus=visible_gpus) -> Path:
     """Train what is missing, evaluate, and draw every figure of the study; returns the figures folder.
 
     `overrides` (dotted fields, as `--set`) reach every training and the judge's data; they are checked here,
@@ -233,7 +239,8 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
     The study's two judges are instruments: the shipped ones are copied in (SHA-256 verified) when their settings
     equal this study's, unless `retrain_judges`, which trains them from scratch as the shipped ones were.
     `from_shipped`: first copy in the shipped study's runs whose settings equal this study's (seed 0 of the
-    default data), so that only the rest trains, e.g. seeds 1 and 2 of `--seeds 3`."""
+    default data), so that only the rest trains, e.g. seeds 1 and 2 of `--seeds 3`. `gpus` lists the visible
+    GPUs (jdvae/scheduler.py; tests pass a fake list)."""
     log = log or (lambda line: print(line, flush=True))  # progress shows at once, even in a log file
     configs = study(profile_name, seeds, data=data, celeba_root=celeba_root, overrides=overrides, data_root=data_root,
                     labels=labels)
@@ -246,12 +253,14 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
     executed = check_writable(runs / "notebooks")
     device = str(resolve_device(device))  # notebooks get a concrete device
     cuda = device.startswith("cuda")
-    jobs = jobs or _side_by_side(device)
-    threads = None if cuda or jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
+    jobs = jobs or side_by_side(device, configs[0], gpus=gpus)
+    # one CPU thread per GPU job (it only launches kernels); a CPU's cores split among its jobs
+    threads = 1 if cuda else None if jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
+    pool = GpuPool(gpus() if device == "cuda" else [])  # a device named cuda:N keeps every job on it
     common = (("profile", profile_name), ("data", data or configs[0].data.source), ("celeba_root", celeba_root or ""),
               ("data_root", data_root or ""), ("device", device), ("overrides", format_overrides(overrides)))
     t_start = time.perf_counter()
-    log(f"jdvae reproduce: profile {profile_name}, {len(configs)} training runs and a judge, "
+    log(f"jdvae reproduce: profile {profile_name}, {len(configs)} training runs and {len(STUDY_SEEDS)} judges, "
         f"{jobs} job(s) at a time; runs in {runs}, figures in {figures}"
         + "".join(f"; --set {k}={v}" for k, v in (overrides or {}).items()))
     if from_shipped:
@@ -261,12 +270,12 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
     shipped_judges(runs, widest(configs), profile_name, retrain=retrain_judges, log=log)
 
     def step(job: Job, threads: int | None = None, share_file: Path | None = None,
-             watch: StudyWatch | None = None) -> None:
+             watch: StudyWatch | None = None, gpu: str | None = None) -> None:
         if watch is not None:
             watch.start(job.title)
         ok = False
         try:
-            seconds = _execute(job, threads, share_file, watch.progress_file(job.title) if watch else None)
+            seconds = _execute(job, threads, share_file, watch.progress_file(job.title) if watch else None, gpu)
             ok = True
         finally:
             if watch is not None:
@@ -298,11 +307,11 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
                                   common + study_labels + (("seed", seed), ("out", str(folder)),
                                                            ("threads", threads or 0)),
                                   executed / f"01_{folder.name}.ipynb"))
-    scheduler = _Shares(pending, threads, os.cpu_count() or 1, executed)
+    scheduler = _Shares(pending, threads, os.cpu_count() or 1, executed, pool, follow=not cuda)
     kinds = {job.title: dict(job.parameters).get("model", "judge") for job in pending}  # jobs of like cost
     watch = StudyWatch([job.title for job in pending], kinds, executed, jobs, log)
-    with watch, ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(scheduler.run, functools.partial(step, watch=watch), job): job for job in pending}
+    with watch, ThreadPoolExecutor(max_workers=jobs) as executor:
+        futures = {executor.submit(scheduler.run, functools.partial(step, watch=watch), job): job for job in pending}
         errors = []
         for future in as_completed(futures):
             try:
@@ -313,7 +322,7 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
         if errors:
             raise JdvaeError(f"{len(errors)} training step(s) failed, first: {errors[0]}")
 
-    for job in figure_jobs(runs, figures, device, profile_name, executed, labels):
+    for job in figure_jobs(runs, figures, device, profile_name, executed, labels, workers=jobs):
         step(job)
     log(f"jdvae reproduce: finished in {_fmt(time.perf_counter() - t_start)}; see {figures}/ "
         f"(executed notebooks in {executed})")

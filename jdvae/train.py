@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import csv
 import io
-import math
 import os
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from . import checkpoint as ckpt
 from .config import RunConfig, diff
 from .data.tensors import to_model_input
 from .errors import JdvaeError
+from .levers import SYNC_EVERY, TermLog, adam, compiled, resolve as resolve_levers
 from .io import atomic_write_json, atomic_write_text, check_writable
 from .losses import loss_for
 from .model import build_model
@@ -150,9 +150,12 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
         raise JdvaeError(f"training split has {len(images)} images{where}, fewer than one batch of "
                          f"{cfg.train.batch_size}; use more images or a smaller batch (--set train.batch_size=N)")
 
+    levers = resolve_levers(cfg.train.levers, dev)  # GPU-only settings: none on a CPU (jdvae/levers.py)
+    if "device_data" in levers:  # the images stay uint8 on the GPU; each batch is gathered and converted there
+        images, labels, supervised = images.to(dev), labels.to(dev), supervised.to(dev)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model).to(dev).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    optimizer = adam(model.parameters(), cfg.train.lr, levers)
     ema = copy.deepcopy(model).requires_grad_(False) if cfg.train.ema else None  # what is saved and validated
     step, history = 0, []
     if resume and (out / ckpt.STATE).exists():
@@ -170,8 +173,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    if cfg.train.compile:  # minutes of compilation, cached by inductor; worth it for the paper profile only
-        net = torch.compile(net)
+    net = compiled(net, cfg.train.compile, levers)  # minutes of compilation, cached by inductor: paper profile only
     objective = loss_for(model.structure.objective)
 
     total = cfg.train.epochs * steps_per_epoch
@@ -183,7 +185,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
     end = total if stop_after is None else min(total, step + stop_after)
     precision = resolve_precision(cfg.train.precision, dev)  # bf16 autocast of the forward pass, or fp32
     if rank == 0 and progress:
-        print(f"{out}: {precision.describe()} on {dev}")
+        print(f"{out}: {precision.describe()}, {levers.describe()} on {dev}")
 
     def save(step_done: int) -> None:
         if rank != 0:
@@ -195,55 +197,63 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
         ckpt.save_state(out / ckpt.STATE, state)
         ckpt.save_weights(ema if ema is not None else model, out / ckpt.WEIGHTS)
 
+    def read_or_stop(read, epoch: int) -> None:
+        """Run `read` (a TermLog read); a non-finite loss ends the run, its last good checkpoint kept."""
+        try:
+            read()
+        except JdvaeError as e:
+            bar.close()
+            raise JdvaeError(f"{e} (epoch {epoch}); training stopped and the last good checkpoint in {out} is kept; "
+                             f"lower --lr or check the data") from None
+
     bar = tqdm(total=total, initial=step, disable=not progress or rank != 0, desc=f"{cfg.model.name}", unit="step")
     report = reporter(total, "step", initial=step, images_per_unit=cfg.train.batch_size)  # `reproduce` shows it
-    sums, count, perm, perm_epoch = {}, 0, None, -1
+    log, perm, perm_epoch = TermLog(SYNC_EVERY if "lazy_sync" in levers else 1), None, -1
     t_epoch, t_ckpt = time.perf_counter(), time.perf_counter()
     model.train()
     while step < end:
         epoch, i = divmod(step, steps_per_epoch)
         if epoch != perm_epoch:
             g = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + epoch)
-            perm, perm_epoch = torch.randperm(len(images), generator=g), epoch
+            perm, perm_epoch = torch.randperm(len(images), generator=g).to(images.device), epoch
         start = (i * world + rank) * per_rank_batch
         idx = perm[start:start + per_rank_batch]
         x, y, sup = to_model_input(images[idx], dev, channels_last=True), labels[idx].to(dev), supervised[idx].to(dev)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, total, cfg.train)
+        if "graphs" in levers:
+            torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are no longer read
         with precision.autocast(dev):
             fwd = net(x, y, sup, tau=cfg.train.tau)
         loss, terms = objective(to_fp32(fwd), x, y, sup, cfg.train)  # the losses in fp32
-        if not math.isfinite(terms["loss"]):
-            bar.close()
-            raise JdvaeError(f"loss became {terms['loss']} at step {step} (epoch {epoch}); training stopped and the "
-                             f"last good checkpoint in {out} is kept; lower --lr or check the data")
+        read_or_stop(lambda: log.add(step, terms), epoch)  # every step on a CPU: stops before a non-finite update
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if ema is not None:
             ema_update(ema, model, cfg.train.ema, step)
         step += 1
-        count += 1
-        for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + v
         bar.update(1)
         if rank == 0:
             report(step)
         if cfg.train.threads and step % THREAD_CHECK_EVERY == 0:
             follow_share()  # `jdvae reproduce` hands idle cores to the last trainings (jdvae/threads.py)
-        if step % 10 == 0:
-            bar.set_postfix({k: f"{v / count:.4g}" for k, v in sums.items()})
+        if step % 10 == 0 and log.count and not log.pending:
+            bar.set_postfix({k: f"{v / log.count:.4g}" for k, v in log.sums.items()})
         epoch_done = step % steps_per_epoch == 0 or step == total
         if epoch_done and rank == 0:
+            read_or_stop(log.read, epoch)
+            sums, count = log.take()
             seconds = time.perf_counter() - t_epoch
             row = {"epoch": epoch + 1, "step": step, **{k: v / count for k, v in sums.items()},
                    **validate(ema if ema is not None else model, val_images, val_labels, dev),
                    "lr": optimizer.param_groups[0]["lr"], "images_per_s": count * per_rank_batch * world / seconds}
             history.append(row)
             _write_csv(out / ckpt.METRICS, history)
-            sums, count, t_epoch = {}, 0, time.perf_counter()
+            t_epoch = time.perf_counter()
         minutes = (time.perf_counter() - t_ckpt) / 60
         if epoch_done or step == end or minutes >= cfg.train.checkpoint_minutes:
+            read_or_stop(log.read, epoch)  # nothing is saved past a non-finite loss
             save(step)
             t_ckpt = time.perf_counter()
     bar.close()

@@ -1,6 +1,6 @@
 """CUDA tests (marker `cuda`): every model forward and backward in fp32 and bf16, a run moved between CUDA and
 the CPU, the judge and the evaluation on the GPU, torchrun with NCCL. Without a GPU they skip, unless
-JDVAE_CUDA_TESTS_ON=cpu asks for the same code on the CPU (what `benchmarks/gpu_check.py --device cpu` does)."""
+JDVAE_CUDA_TESTS_ON=cpu asks for the same code on the CPU (what `python -m benchmarks.gpu_check --device cpu` does)."""
 import json
 import math
 import os
@@ -30,7 +30,7 @@ def device() -> str:
         return "cuda"
     if os.environ.get(ON_ENV) == "cpu":
         return "cpu"
-    pytest.skip(f"no CUDA GPU (run benchmarks/gpu_check.py on one, or set {ON_ENV}=cpu for the CPU path)")
+    pytest.skip(f"no CUDA GPU (run `python -m benchmarks.gpu_check` on one, or set {ON_ENV}=cpu for the CPU path)")
 
 
 def tiny(**changes):
@@ -56,6 +56,17 @@ def _step(name: str, device: str, bf16: bool):
     return out, loss, model
 
 
+BF16_UNIT_ROUNDOFF = 2.0 ** -8  # bf16 keeps 8 significant bits (7 stored, 1 implied): relative rounding <= 2^-8
+
+
+def bf16_tolerance(model: torch.nn.Module) -> float:
+    """The relative loss error bf16 autocast may bring, to first order: every convolution and linear layer rounds
+    both its operands to bf16 (at most 2u relative each, u = 2^-8), and along the network these errors add at
+    worst; the losses, sums of non-negative terms computed in fp32, carry that relative error over."""
+    layers = sum(isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)) for m in model.modules())
+    return 2 * BF16_UNIT_ROUNDOFF * layers
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_every_model_runs_forward_and_backward_in_fp32_and_bf16(name, device):
     out32, loss32, model32 = _step(name, device, bf16=False)
@@ -64,7 +75,7 @@ def test_every_model_runs_forward_and_backward_in_fp32_and_bf16(name, device):
     assert out16.x_hat.dtype == torch.bfloat16  # the decoder's last convolution ran in bf16
     assert loss32.dtype == loss16.dtype == torch.float32  # losses in fp32
     assert math.isfinite(loss32.item()) and math.isfinite(loss16.item())
-    assert abs(loss16.item() - loss32.item()) <= 0.05 * abs(loss32.item()) + 1e-3
+    assert abs(loss16.item() - loss32.item()) <= bf16_tolerance(model32) * abs(loss32.item())
     for model in (model32, model16):
         grads = [p.grad for p in model.parameters() if p.requires_grad]
         assert all(g is not None and torch.isfinite(g).all() for g in grads)

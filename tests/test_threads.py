@@ -50,7 +50,7 @@ def test_the_last_training_gets_both_cores_once_nothing_waits(tmp_path):
     seen: dict[str, list[int]] = {job.title: [] for job in jobs}
     started = {job.title: threading.Event() for job in jobs}
 
-    def fake_step(job, n, share):
+    def fake_step(job, n, share, gpu=None):
         assert n == 1 and share is not None
         seen[job.title].append(threads.read_share(share))
         started[job.title].set()

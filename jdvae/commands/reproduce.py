@@ -18,7 +18,7 @@ def register(sub) -> None:
                                                 "executed notebooks go (default runs/<profile>-pretrained)")
     p.add_argument("--figures", default=None, help="where tables and figures go (default paper_figures/; with "
                                                    "--pretrained, RUNS/figures)")
-    p.add_argument("--jobs", type=int, default=None, help="trainings side by side (default: 2 on CPU, 1 on GPU)")
+    p.add_argument("--jobs", type=int, default=None, help="jobs side by side (default: one per core up to 2 on a CPU; on CUDA what GPU memory and cores allow)")
     p.add_argument("--pretrained", nargs="?", const="", default=None, metavar="DIR",
                    help="no training: verify the shipped study (default pretrained/<profile>) and draw Table 1, "
                         "claims, Fig. 2, Fig. 3 and the explorer panel of its seed 0 into --figures (on the CPU, as the "

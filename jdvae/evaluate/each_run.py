@@ -52,12 +52,13 @@ def _worker_init() -> None:
 
 def evaluate_each(runs: list[Path], judge_dirs: list[Path], device: str, pair_seed: int, split: str, progress: bool,
                   workers: int = 1, judges=None, lpips=None) -> list[tuple[dict, dict, list, dict]]:
-    """`evaluate_one` of every run, in the order of `runs`; `workers` > 1 (CPU only) runs them in that many processes.
+    """`evaluate_one` of every run, in the order of `runs`; `workers` > 1 runs them in that many processes (on CUDA
+    they share the GPU, each on one CPU thread).
 
     `judges` and `lpips`, when the caller has loaded them from `judge_dirs`, serve this process's runs as they are."""
     from tqdm.auto import tqdm
 
-    if workers <= 1 or len(runs) < 2 or str(device).startswith("cuda"):
+    if workers <= 1 or len(runs) < 2:
         if judges is not None and lpips is not None:
             _CACHE.update(judge_key=(tuple(map(str, judge_dirs)), device), judges=list(judges), lpips=lpips)
         return [evaluate_one(run, judge_dirs, device, pair_seed, split, progress)

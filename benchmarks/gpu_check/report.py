@@ -1,0 +1,143 @@
+"""The check's report as markdown (docs/gpu.md), from the JSON it keeps beside it."""
+from __future__ import annotations
+
+from .sizes import PAPER_SETTING
+
+TITLES = {"tests": "CUDA tests", "step": "Paper step per setting", "projection": "CelebA paper study, projected",
+          "study": "Quick study through `jdvae reproduce`", "learn": "The 128-px network learning",
+          "celeba": "The user's CelebA command"}
+
+
+def _f(value, digits: int = 1, unit: str = "") -> str:
+    return "" if value is None or value == "" else f"{float(value):,.{digits}f}{unit}"
+
+
+def _cell(text: str) -> str:
+    """A number of a CSV table to three significant decimals; a name as it is."""
+    try:
+        return f"{float(text):.4g}"
+    except ValueError:
+        return text
+
+
+def _verdict(d: dict) -> str:
+    if not d.get("complete"):
+        return "INCOMPLETE (the check stopped before its end)" + (f"; failing so far: {', '.join(d['failed'])}"
+                                                                  if d["failed"] else "")
+    return "all sections pass" if d["ok"] else "FAILED: " + ", ".join(d["failed"])
+
+
+def _process(p: dict | None) -> str:
+    if not p:
+        return "not run"
+    return f"rc {p['rc']}{', TIMED OUT' if p['timed_out'] else ''}, {p['seconds']:.0f} s"
+
+
+def header(d: dict) -> list[str]:
+    m = d.get("machine", {})
+    lines = ["# GPU check", "", f"Written by `python -m benchmarks.gpu_check{' ' + ' '.join(d['argv']) if d['argv'] else ''}`"
+             f" in {d['wall_seconds']:.0f} s; verdict: **{_verdict(d)}**.", "", "| section | cost s | ok |", "|---|---|---|"]
+    for name in d["sections"]:
+        s = d.get(name) or {}
+        lines.append(f"| {TITLES[name]} | {_f(s.get('seconds'), 0)} | {'yes' if s.get('ok') else 'NO'} |")
+    lines += ["", "## Machine", "", "| | |", "|---|---|"]
+    rows = [("GPU", m.get("gpu", "none (CPU run)")), ("GPUs visible", m.get("gpus")), ("compute capability",
+            m.get("capability")), ("GPU memory", m.get("gpu_memory_gib") and f"{m['gpu_memory_gib']} GiB"),
+            ("torch", m.get("torch")), ("CUDA (torch build)", m.get("cuda")), ("cuDNN", m.get("cudnn")),
+            ("Python", m.get("python")), ("CPU", f"{m.get('cpu')}, {m.get('cpu_cores')} cores"),
+            ("train.precision = auto", m.get("precision_auto")),
+            ("modules missing", ", ".join(m.get("missing_modules", [])) or "none")]
+    return lines + [f"| {k} | {v} |" for k, v in rows if v is not None]
+
+
+def tests(t: dict) -> list[str]:
+    lines = [f"`pytest -m cuda tests/test_gpu_cuda.py`{' -k ' + repr(t['subset']) if t.get('subset') else ''}: "
+             f"{t.get('passed', 0)} passed, {t.get('failed', 0)} failed, {t.get('skipped', 0)} skipped ({_process(t)}).",
+             "", "| test | outcome | s | message |", "|---|---|---|---|"]
+    lines += [f"| {c['name']} | {c['outcome']} | {c['seconds']:.1f} | {c['message'].replace('|', '/')} |"
+              for c in t.get("tests", [])]
+    return lines
+
+
+def step(s: dict, peak: dict) -> list[str]:
+    flops = s.get("flops_per_image")
+    lines = [f"PA1 at the paper profile's size, batch 32, on SynthFaces; each setting warmed up, set back to the same "
+             f"weights and seed, then timed alone; {_f(flops and flops / 1e9, 2)} GFLOP per training image; FLOP rate "
+             f"against {peak.get('name')} = {peak.get('tflops', 0):.0f} TFLOP/s"
+             + (f", measured bf16 8192³ matmul {s['matmul_bf16_tflops']:.0f} TFLOP/s" if s.get("matmul_bf16_tflops")
+                else "") + f". Goal: one training ≥ {s['goal_one']:,} images/s.", "",
+             "| setting | images/s | step ms | warm-up s | peak GiB | TFLOP/s | share of peak | trains as eager fp32 | "
+             "losses (every 1/8 of the steps) |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in s["settings"].items():
+        if not r.get("images_per_s"):
+            lines.append(f"| {name} | failed: {_process(r.get('process'))} {r.get('process', {}).get('tail', '')[-200:]}"
+                         .replace("\n", " ") + " | | | | | | | |")
+            continue
+        tf = flops * r["images_per_s"] / 1e12 if flops else None
+        lines.append(f"| {name} | {_f(r['images_per_s'])} | {_f(r['step_ms'])} | {_f(r['warmup_seconds'])} | "
+                     f"{_f(r.get('peak_memory_gib'), 2)} | {_f(tf)} | {_f(tf and 100 * tf / peak['tflops'], 2, ' %')} | "
+                     f"{'yes' if r.get('same') else 'NO'} ({r.get('same_why')}) | "
+                     f"{', '.join(f'{v:.3f}' for v in r.get('first_losses', []))} |")
+    together = s.get("together_images_per_s")
+    lines += ["", f"Fastest alone: **{s.get('best')}**. Side by side, {s['copies']} trainings in `{PAPER_SETTING}`: "
+                  f"**{_f(together, 0)} images/s** together (goal ≥ {s['goal_together']:,})."]
+    return lines
+
+
+def projection(p: dict) -> list[str]:
+    epochs = ", ".join(f"{k}: {v:,}" for k, v in p["epoch_images"].items())
+    return [f"An epoch is CelebA's balanced training subset (every positive, a seeded 20 % of the others; "
+            f"jdvae/data/celeba.py), at CelebA's attribute frequencies: {epochs} images. The study's eight trainings "
+            f"of 200 epochs: {p['study_images']:,} images.", "",
+            f"- one glasses training at `{PAPER_SETTING}` alone: {_f(p['one_training_hours'], 2, ' h')}",
+            f"- the study one training after another: {_f(p['in_turn_hours'], 2, ' h')}",
+            f"- the study side by side at the measured aggregate: **{_f(p['side_by_side_hours'], 2, ' h')}** "
+            f"(goal ≤ {p['goal_hours']:g} h)"]
+
+
+def reproduce(s: dict) -> list[str]:
+    lines = [f"`{s.get('command', '')}`: {_process(s)}; outputs "
+             + ("all written" if not s.get("missing") else "MISSING " + ", ".join(s["missing"])) + "."]
+    if s.get("claims"):
+        lines += ["", "claims.md:", "", "| claim | ... |", "|---|---|"] + s["claims"]
+    if s.get("rc"):
+        lines += ["", "```", s.get("tail", "")[-800:], "```"]
+    return lines
+
+
+def learn(s: dict) -> list[str]:
+    lines = [f"PA1 and M2 at the paper profile's settings (lr 1e-4, batch 32, 128 px, full widths; lr drop after the "
+             f"run, as in a 200-epoch run's first minutes), side by side with a judge: {s['steps']} steps = "
+             f"{s['images']:,} images each (the quick profile's gates needed {s['quick_images']:,} images at 32 px). "
+             + "; ".join(f"{k} {_process(v)}" for k, v in s.get("processes", {}).items()) + ".", "",
+             "| model | step | loss | val recon | val BCA | images/s |", "|---|---|---|---|---|---|"]
+    for model, rows in s.get("curves", {}).items():
+        lines += [f"| {model} | {r.get('step', 0):.0f} | {_f(r.get('loss'), 4)} | {_f(r.get('val_recon'), 4)} | "
+                  f"{_f(r.get('val_bca'), 3)} | {_f(r.get('images_per_s'), 0)} |" for r in rows]
+    if s.get("rows"):
+        keys = list(s["rows"][0])
+        lines += ["", "Validation pairs (`jdvae evaluate --split val`):", "", "| " + " | ".join(keys) + " |",
+                  "|" + "---|" * len(keys)] + ["| " + " | ".join(_cell(r[k]) for k in keys) + " |" for r in s["rows"]]
+    if (s.get("grid") or {}).get("rc") == 0:
+        lines += ["", "Swaps of validation pairs, as Fig. 2: `gpu_swaps.png`."]
+    return lines
+
+
+def to_markdown(d: dict) -> str:
+    lines = header(d)
+    peak = d.get("machine", {}).get("peak", {})
+    draw = {"tests": tests, "step": lambda s: step(s, peak), "projection": projection, "study": reproduce,
+            "learn": learn, "celeba": reproduce}
+    for name in d["sections"]:
+        s = d.get(name)
+        lines += ["", f"## {TITLES[name]}", ""]
+        if name in d["errors"]:
+            lines.append(f"Section raised: {d['errors'][name]}")
+        elif not s:
+            lines.append("not run yet")
+        else:
+            try:
+                lines += draw[name](s)
+            except (KeyError, TypeError, ValueError) as e:  # a half-filled section still shows what it has
+                lines.append(f"(incomplete: {type(e).__name__} {e})")
+    return "\n".join(lines) + "\n"

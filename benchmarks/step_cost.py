@@ -8,7 +8,6 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -17,18 +16,12 @@ import torch  # noqa: E402
 
 from jdvae.evaluate.judge_model import Judge, judge_config  # noqa: E402
 from jdvae.losses import loss_for  # noqa: E402
+from jdvae.machine import cpu_model  # noqa: E402
 from jdvae.model import build_model  # noqa: E402
 from jdvae.runs import make_config  # noqa: E402
 
 VAE_SETTINGS = [(m, b, w) for m in ("PA1", "CCVAE2") for b, w in ((32, 0.25), (64, 0.25), (128, 0.25), (64, 0.1875))]
 JUDGE_WIDTHS = (64, 32)
-
-
-def cpu_model() -> str:
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def vae_step(model_name: str, batch: int, width: float):

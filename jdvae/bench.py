@@ -8,7 +8,6 @@ the paired ratio is the median of per-round ratios.
 """
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 from dataclasses import dataclass
@@ -128,7 +127,8 @@ def machine() -> str:
     """A one-line description of where the numbers were measured."""
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    from .machine import cpu_model
+    return f"{cpu_model()}, {torch.get_num_threads()} threads"
 
 
 def run_bench(device: torch.device, sizes: list[tuple[str, ModelConfig]], batch: int = 32, rounds: int = 7,

@@ -10,9 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import platform
-import re
 import shutil
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -22,6 +20,7 @@ from .config import RunConfig
 from .errors import JdvaeError
 from .evaluate.judge import CONFIG_FILE, STUDY_SEEDS, WEIGHTS_FILE, judge_folder
 from .io import atomic_write_json
+from .machine import cpu_model, git_commit
 from .runs import PROJECT_ROOT as ROOT, make_config, name_of, run_name, study
 from .train import result_differences
 from .weights import sha256
@@ -38,42 +37,6 @@ SEED = 0
 def default_folder(profile_name: str) -> Path:
     """Where the repository ships a profile's study: pretrained/<profile>/."""
     return ROOT / "pretrained" / profile_name
-
-
-def cpu_model() -> str:
-    """The CPU as a kind: /proc/cpuinfo's "model name", family and model, and the kernels torch picks on it.
-
-    E.g. "AMD EPYC (family 25, model 17; torch AVX512)". Two CPUs sold under one name (an AVX2-only EPYC and an
-    AVX-512 one) train different weights from the same command, so the name alone does not identify the machine.
-    """
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        text = ""
-
-    def field(key: str) -> str | None:
-        found = re.search(rf"^{key}\s*:\s*(.+)$", text, flags=re.MULTILINE)
-        return found.group(1).strip() if found else None
-
-    name = field("model name") or platform.processor() or "unknown"
-    family, model = field("cpu family"), field("model")
-    try:
-        import torch
-        kernels = torch.backends.cpu.get_cpu_capability()
-    except (ImportError, AttributeError):
-        kernels = None
-    details = ", ".join(x for x in (family and f"family {family}", model and f"model {model}") if x)
-    details = "; ".join(x for x in (details, kernels and f"torch {kernels}") if x)
-    return f"{name} ({details})" if details else name
-
-
-def git_commit() -> str:
-    """The jdvae commit checked out (git rev-parse HEAD), or "unknown" outside a git clone."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
 
 
 def _papermill_seconds(notebook: Path) -> float | None:

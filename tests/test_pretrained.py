@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from jdvae import pretrained
+from jdvae import machine, pretrained
 from jdvae.checkpoint import load_run, read_config, weights_problem
 from jdvae.cli import main
 from jdvae.errors import JdvaeError
@@ -72,8 +72,8 @@ def test_ship_copies_weights_configs_metrics_and_judge_with_a_manifest(runs, shi
     assert manifest["total_bytes"] == sum(e["bytes"] for e in manifest["files"].values())
     assert manifest["profile"] == "smoke" and manifest["seed"] == 0 and manifest["runs"] == names
     assert manifest["command"] == f"jdvae reproduce --profile smoke --runs {runs} --set train.max_steps=3"
-    assert manifest["jdvae_commit"] == pretrained.git_commit() != ""
-    assert manifest["cpu"] == pretrained.cpu_model() and manifest["torch"]
+    assert manifest["jdvae_commit"] == machine.git_commit() != ""
+    assert manifest["cpu"] == machine.cpu_model() and manifest["torch"]
     wall = manifest["wall_seconds"]
     assert wall["PA1-glasses-s0"]["seconds"] == 12.5 and "papermill" in wall["PA1-glasses-s0"]["source"]
     assert wall["M2-glasses-s0"]["seconds"] > 0 and "metrics.csv" in wall["M2-glasses-s0"]["source"]
@@ -198,7 +198,7 @@ def test_shipped_quick_study_reads_the_committed_seed0_numbers(tmp_path):
     manifest = pretrained.verify(folder)
     committed = json.loads((ROOT / "paper_figures" / "metrics.json").read_text())
     report = evaluate_runs(folder, tmp_path, device="cpu", progress=False)
-    same_machine = (manifest["cpu"], manifest["torch"]) == (pretrained.cpu_model(), __import__("torch").__version__)
+    same_machine = (manifest["cpu"], manifest["torch"]) == (machine.cpu_model(), __import__("torch").__version__)
     assert {Path(r["run"]).name for r in report["runs"]} == set(manifest["runs"])
     assert pretrained.seed0_differences(report, committed, tolerance=1e-9 if same_machine else 0.5) == []
 

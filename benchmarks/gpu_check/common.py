@@ -83,7 +83,7 @@ def machine(device: str) -> dict:
     import torch
 
     from jdvae.precision import resolve
-    from jdvae.pretrained import cpu_model
+    from jdvae.machine import cpu_model
     info = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
             "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
             "cpu": cpu_model(), "cpu_cores": os.cpu_count(), "device": device,

@@ -17,7 +17,7 @@ import torch
 
 def _additions(run: Path, label: str, n: int):
     """(faces without the label, the model's additions to them) for the first `n` validation pairs."""
-    from jdvae.checkpoint import load_run
+    from jdvae.vae.checkpoint import load_run
     from jdvae.data.splits import load_split
     from jdvae.evaluate.metrics import _decode_all, _encode_all
     from jdvae.evaluate.pairs import draw_pairs
@@ -49,7 +49,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from jdvae.evaluate.judge import load_judge
+    from jdvae.evaluate.judge.train import load_judge
 
     torch.set_num_threads(1)
     faces, added = _additions(args.run, args.label, args.pairs)

@@ -19,7 +19,7 @@ import torch
 
 def swaps(run: Path, label: str = "glasses"):
     """(additions, removals) of the run on all validation pairs, and the validation split."""
-    from jdvae.checkpoint import load_run
+    from jdvae.vae.checkpoint import load_run
     from jdvae.data.splits import load_split
     from jdvae.evaluate.metrics import _decode_all, _encode_all
     from jdvae.evaluate.pairs import draw_pairs
@@ -36,7 +36,7 @@ def swaps(run: Path, label: str = "glasses"):
 
 
 def main() -> None:
-    from jdvae.evaluate.judge import _predict_images, load_judge
+    from jdvae.evaluate.judge.train import _predict_images, load_judge
     from jdvae.evaluate.metrics import balanced_accuracy
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

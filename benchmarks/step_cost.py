@@ -14,11 +14,11 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from jdvae.evaluate.judge_model import Judge, judge_config  # noqa: E402
-from jdvae.losses import loss_for  # noqa: E402
+from jdvae.evaluate.judge.model import Judge, judge_config  # noqa: E402
+from jdvae.vae.losses import loss_for  # noqa: E402
 from jdvae.machine import cpu_model  # noqa: E402
-from jdvae.model import build_model  # noqa: E402
-from jdvae.runs import make_config  # noqa: E402
+from jdvae.vae.model import build_model  # noqa: E402
+from jdvae.study.plan import make_config  # noqa: E402
 
 VAE_SETTINGS = [(m, b, w) for m in ("PA1", "CCVAE2") for b, w in ((32, 0.25), (64, 0.25), (128, 0.25), (64, 0.1875))]
 JUDGE_WIDTHS = (64, 32)

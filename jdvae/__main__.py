@@ -1,6 +1,6 @@
 """`python -m jdvae` runs the CLI (also what torchrun launches)."""
 import sys
 
-from .cli import main
+from jdvae.cli import main
 
 sys.exit(main())

@@ -1,8 +1,8 @@
 """Training-step and evaluation throughput: the reference execution mode against the trainer's own.
 
 Reference: eager fp32, channels-first, no compilation (how the authors' code runs), same
-architecture. Optimised: what `jdvae.train` does on this device (channels_last; bf16 autocast
-where `train.precision` resolves to it, jdvae/precision.py: `auto` = CUDA and CPUs with AMX or
+architecture. Optimised: what `jdvae.vae.train` does on this device (channels_last; bf16 autocast
+where `train.precision` resolves to it, jdvae/vae/precision.py: `auto` = CUDA and CPUs with AMX or
 AVX512-BF16). The two settings are interleaved in one process so that machine noise hits both;
 the paired ratio is the median of per-round ratios.
 """
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .config import ModelConfig, TrainConfig
-from .losses import loss_for
-from .model import build_model
-from .precision import resolve as resolve_precision, to_fp32
+from jdvae.config import ModelConfig, TrainConfig
+from jdvae.vae.losses import loss_for
+from jdvae.vae.model import build_model
+from jdvae.vae.precision import resolve as resolve_precision, to_fp32
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def machine() -> str:
     """A one-line description of where the numbers were measured."""
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    from .machine import cpu_model
+    from jdvae.machine import cpu_model
     return f"{cpu_model()}, {torch.get_num_threads()} threads"
 
 

@@ -5,7 +5,7 @@ import argparse
 import importlib
 import sys
 
-from .errors import JdvaeError
+from jdvae.errors import JdvaeError
 
 # Each module in jdvae/commands defines `register(subparsers)`, which adds its parser
 # and sets `func(args) -> int | None` as the parser default.

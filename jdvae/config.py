@@ -16,15 +16,15 @@ import typing
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from .errors import JdvaeError
-from .schedules import LR_SCHEDULES
+from jdvae.errors import JdvaeError
+from jdvae.vae.schedules import LR_SCHEDULES
 
 MODELS = ("PA1", "PA2", "M2", "CCVAE2", "CCVAE")
 LABELS = ("glasses", "beard")
 SOURCES = ("synthfaces", "celeba", "folder")  # folder: your own images, DIR/labels.csv (docs/your_data.md)
 IMAGE_SIZES = (32, 64, 128)
 ADAIN_STYLES = ("sample", "mean")
-PRECISIONS = ("auto", "fp32", "bf16")  # train.precision; what each means on a device: jdvae/precision.py
+PRECISIONS = ("auto", "fp32", "bf16")  # train.precision; what each means on a device: jdvae/vae/precision.py
 LEVERS = ("device_data", "lazy_sync", "fused_adam", "graphs")  # train.levers: auto, none or a '+'-joined subset
 
 
@@ -124,10 +124,10 @@ class TrainConfig:
     threads: int | None = None  # torch CPU threads; None = torch's default
     compile: bool = False  # torch.compile the training step: pays back only on long runs (paper profile)
     # bf16 autocast of the forward pass (losses in fp32): "bf16", "fp32", or "auto" = bf16 where the device has
-    # native bf16 (CUDA, CPUs with AMX / AVX512-BF16; jdvae/precision.py). fp32 is the default because every run
+    # native bf16 (CUDA, CPUs with AMX / AVX512-BF16; jdvae/vae/precision.py). fp32 is the default because every run
     # saved before this field existed trained in fp32 on a CPU, and a missing key takes the default.
     precision: str = "fp32"
-    levers: str = "auto"  # GPU-only settings of the step (jdvae/levers.py): a CPU run takes none of them
+    levers: str = "auto"  # GPU-only settings of the step (jdvae/vae/levers.py): a CPU run takes none of them
 
     def validate(self) -> None:
         """Raise JdvaeError naming the first out-of-range setting and its allowed range."""

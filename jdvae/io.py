@@ -8,7 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import JdvaeError
+from jdvae.errors import JdvaeError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the checkout: notebooks/, paper_figures/, runs/
 
 
 @contextmanager

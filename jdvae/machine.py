@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from .runs import PROJECT_ROOT
+from jdvae.io import PROJECT_ROOT
 
 
 def cpu_model() -> str:

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jdvae import plots, pretrained
+from jdvae.figures import paper as plots
+from jdvae.study import shipped as pretrained
 from jdvae.config import override, profile
 from jdvae.data.splits import load_split
-from jdvae.train import train
+from jdvae.vae.train import train
 
 pytestmark = pytest.mark.browser
 

@@ -4,9 +4,9 @@ import json
 import pytest
 
 from jdvae.cli import main
-from jdvae.curve import snapshot_path, total_steps
-from jdvae.evaluate.judge import judge_config, train_judge
-from jdvae.runs import make_config
+from jdvae.study.curve import snapshot_path, total_steps
+from jdvae.evaluate.judge.train import judge_config, train_judge
+from jdvae.study.plan import make_config
 
 
 @pytest.fixture

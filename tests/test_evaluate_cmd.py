@@ -7,9 +7,9 @@ import pytest
 
 from jdvae.cli import main
 from jdvae.config import MODELS, override, profile
-from jdvae.evaluate import outcomes
-from jdvae.evaluate.claims import write_claims
-from jdvae.evaluate.table import row_name
+from jdvae.report import outcomes
+from jdvae.report.claims import write_claims
+from jdvae.report.table import row_name
 
 
 def test_row_names_label_the_ablations():
@@ -23,7 +23,7 @@ def test_evaluate_smoke_runs_writes_table_metrics_and_a_row_per_model(tmp_path, 
     import torch
     import torchvision
 
-    from jdvae.train import train
+    from jdvae.vae.train import train
 
     # LPIPS wiring only: an untrained AlexNet file stands in for the ImageNet one (never a reported number).
     torch.save(torchvision.models.alexnet(weights=None).state_dict(), tmp_path / "alexnet.pth")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from jdvae.evaluate.fade_calibration import half_point, read_share_by_strength
+from jdvae.evaluate.judge.calibrate import half_point, read_share_by_strength
 
 
 def test_half_point_interpolates_the_first_crossing():
@@ -17,7 +17,7 @@ def test_a_judge_that_reads_brightness_sees_the_fade(tmp_path):
     with the strength, from 0 at a = 0 (the bare face itself) to 1 at a = 1."""
     from jdvae.config import DataConfig
     from jdvae.data.splits import load_split
-    from jdvae.evaluate.judge_inputs import bare_images
+    from jdvae.evaluate.judge.inputs import bare_images
 
     split = load_split(DataConfig(image_size=32, n_train=64, n_val=64, n_test=64, prevalence=0.5,
                                   labels=("glasses",)), "val", progress=False)

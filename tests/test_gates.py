@@ -6,10 +6,12 @@ rates are 0/1 arrays whose first k pairs succeed, so two models' discordant pair
 import numpy as np
 import pytest
 
-from jdvae.evaluate import gates, outcomes, stats
-from jdvae.evaluate.claims import FAILS, HOLDS, NA, UNCLEAR, claims, to_markdown, write_claims
-from jdvae.evaluate.outcomes import Outcomes
-from jdvae.evaluate.table import to_markdown as table_markdown
+from jdvae.report import gates
+from jdvae.report import outcomes
+from jdvae.report import stats
+from jdvae.report.claims import FAILS, HOLDS, NA, UNCLEAR, claims, to_markdown, write_claims
+from jdvae.report.outcomes import Outcomes
+from jdvae.report.table import to_markdown as table_markdown
 
 SR_PLUS = "PA1 and PA2 add glasses more often than CCVAE2, which beats M2 (SR(+))"
 SR_MINUS = "PA1 and PA2 remove glasses in more than 94 % of cases (SR(−))"
@@ -248,7 +250,7 @@ def test_table_shows_validity_rates_and_intervals_and_gates_feature_transfer():
 
 
 def test_a_rate_just_under_the_gate_prints_with_its_count_not_as_the_gate():
-    from jdvae.evaluate.gates import invalid
+    from jdvae.report.gates import invalid
 
     row = {"r_plus": 100 * 1077 / 1197, "r_minus": 99.5, "pairs": 1197.0}
     why = invalid(row, "CCVAE2", "glasses")

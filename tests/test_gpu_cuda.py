@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from jdvae import checkpoint as ckpt
+from jdvae.vae import checkpoint as ckpt
 from jdvae.config import MODELS, override, profile
-from jdvae.losses import loss_for
-from jdvae.model import build_model
-from jdvae.precision import Precision, to_fp32
+from jdvae.vae.losses import loss_for
+from jdvae.vae.model import build_model
+from jdvae.vae.precision import Precision, to_fp32
 
 pytestmark = pytest.mark.cuda
 ON_ENV = "JDVAE_CUDA_TESTS_ON"
@@ -92,7 +92,7 @@ def true_fp32():
 
 
 def test_a_run_saved_on_cuda_resumes_on_the_cpu_and_back(tmp_path, device, true_fp32):
-    from jdvae.train import train
+    from jdvae.vae.train import train
     cfg = tiny(**{"train.epochs": 3})  # 4 steps per epoch, 12 in all
     run = tmp_path / "run"
     train(cfg, run, device=device, progress=False, stop_after=5)
@@ -114,9 +114,9 @@ def test_a_run_saved_on_cuda_resumes_on_the_cpu_and_back(tmp_path, device, true_
 
 def test_the_judge_and_the_evaluation_run_on_the_device(tmp_path, device, monkeypatch):
     pytest.importorskip("lpips", reason="lpips missing: carry its wheel to this machine (make gpu-wheels)")
-    from jdvae.evaluate.judge import judge_config, load_judge, train_judge
-    from jdvae.evaluate.table import evaluate_runs
-    from jdvae.train import train
+    from jdvae.evaluate.judge.train import judge_config, load_judge, train_judge
+    from jdvae.report.table import evaluate_runs
+    from jdvae.vae.train import train
     monkeypatch.setenv("JDVAE_OFFLINE", "1")  # no ImageNet weights: the judge from scratch, LPIPS unavailable
     cfg = tiny(**{"train.max_steps": 3})
     runs = tmp_path / "runs"
@@ -137,8 +137,8 @@ NCCL_SCRIPT = textwrap.dedent("""
     import os, sys
     import torch, torch.distributed as dist
     from jdvae.config import profile
-    from jdvae.losses import loss_for
-    from jdvae.model import build_model
+    from jdvae.vae.losses import loss_for
+    from jdvae.vae.model import build_model
     cuda = sys.argv[1] == "cuda"
     dist.init_process_group("nccl" if cuda else "gloo")
     dev = torch.device("cuda", int(os.environ["LOCAL_RANK"])) if cuda else torch.device("cpu")

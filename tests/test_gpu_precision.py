@@ -4,11 +4,11 @@ import json
 import pytest
 import torch
 
-from jdvae import checkpoint as ckpt
-from jdvae import precision
+from jdvae.vae import checkpoint as ckpt
+from jdvae.vae import precision
 from jdvae.config import PROFILES, RunConfig, diff, override, profile
 from jdvae.errors import JdvaeError
-from jdvae.model import ForwardOut
+from jdvae.vae.model import ForwardOut
 
 AVX2_ONLY = frozenset({"sse4_2", "avx", "avx2", "fma"})  # an AMD EPYC of this project's CI machines
 

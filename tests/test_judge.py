@@ -9,11 +9,11 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from jdvae.config import DataConfig, profile
 from jdvae.errors import JdvaeError
-from jdvae.evaluate import judge as judge_module
-from jdvae.evaluate.judge_inputs import (augment, averaged_label_images, bare_images, fade, gaussian_blur,
+from jdvae.evaluate.judge import train as judge_module
+from jdvae.evaluate.judge.inputs import (augment, averaged_label_images, bare_images, fade, gaussian_blur,
                                         training_subset, use_averaged)
-from jdvae.schedules import warmup_cosine as lr_at
-from jdvae.evaluate.judge import (WEIGHTS_FILE, Judge, JudgeConfig, ensure_judge, judge_config, load_judge,
+from jdvae.vae.schedules import warmup_cosine as lr_at
+from jdvae.evaluate.judge.train import (WEIGHTS_FILE, Judge, JudgeConfig, ensure_judge, judge_config, load_judge,
                                   save_judge, stale_fields, train_judge)
 
 

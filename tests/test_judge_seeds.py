@@ -4,7 +4,7 @@ import json
 import pytest
 
 from jdvae.cli import main
-from jdvae.evaluate.judge_seeds import report, sr_gaps
+from jdvae.report.compare import report, sr_gaps
 
 
 def table(values, runs=("runs/quick/PA1-glasses-s0",), pair_seed=0, pairs=572):
@@ -52,7 +52,8 @@ def test_a_missing_table_is_one_line(tmp_path, capsys):
 
 def test_verdicts_that_the_judge_changes_are_listed(tmp_path, capsys, monkeypatch):
     """Two judges of one study: B reads M2's additions as often as CCVAE2's, so the SR(+) ordering changes."""
-    from jdvae.evaluate import outcomes, stats
+    from jdvae.report import outcomes
+    from jdvae.report import stats
     from test_gates import SR_PLUS, study
 
     monkeypatch.setattr(stats, "REPS", 500)

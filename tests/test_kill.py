@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from jdvae.checkpoint import load_state
+from jdvae.vae.checkpoint import load_state
 from jdvae.config import override, profile
-from jdvae.train import train
+from jdvae.vae.train import train
 
 STEPS = 24  # 3 epochs of 8 steps
 

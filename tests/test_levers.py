@@ -4,7 +4,7 @@ import torch
 
 from jdvae.config import override, profile
 from jdvae.errors import JdvaeError
-from jdvae.levers import AUTO_CUDA, TermLog, adam, resolve
+from jdvae.vae.levers import AUTO_CUDA, TermLog, adam, resolve
 
 
 def test_a_cpu_run_takes_no_gpu_setting_whatever_is_asked():

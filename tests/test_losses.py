@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from jdvae.config import ModelConfig, TrainConfig
-from jdvae.losses import eq4_loss, gaussian_kl, loss_for, reconstruction, u_kl_per_class
-from jdvae.model import build_model
+from jdvae.vae.losses import eq4_loss, gaussian_kl, loss_for, reconstruction, u_kl_per_class
+from jdvae.vae.model import build_model
 
 
 def test_gaussian_kl_closed_form():
@@ -140,7 +140,7 @@ def test_an_overflowing_labelled_term_never_reaches_an_unlabelled_row():
 def test_ccvae_keeps_the_laplace_constant_inside_the_w_weighted_term():
     """Joy et al.'s bound with log 2 per pixel kept (their code keeps it): on a labelled row it enters multiplied by
     w = q(y|u)/q(y|x), so it changes the loss by w log 2 there and by log 2 on an unlabelled row, and it pulls on w."""
-    from jdvae.losses import LOG2, _ccvae_bound, _label_log_probs, laplace_reconstruction
+    from jdvae.vae.losses import LOG2, _ccvae_bound, _label_log_probs, laplace_reconstruction
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(name="CCVAE", image_size=32, width=0.125, z_dim=8))

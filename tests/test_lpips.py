@@ -3,7 +3,7 @@ import pytest
 import torch
 import torchvision
 
-from jdvae import weights
+from jdvae.evaluate import imagenet as weights
 from jdvae.evaluate import lpips_metric
 from jdvae.evaluate.lpips_metric import load_lpips, random_lpips
 

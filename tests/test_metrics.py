@@ -7,7 +7,7 @@ import torch
 
 from jdvae.evaluate.metrics import (balanced_accuracy, evaluate_model, mean_std, mse, ridge_r2, ssim,
                                     success_rate)
-from jdvae.evaluate.judge import GlassesRead
+from jdvae.evaluate.judge.train import GlassesRead
 
 S, BAND = 16, slice(5, 8)  # image size and the rows the fake glasses cover
 

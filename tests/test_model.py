@@ -2,11 +2,11 @@
 import pytest
 import torch
 
-from jdvae.checkpoint import load_weights, save_weights
+from jdvae.vae.checkpoint import load_weights, save_weights
 from jdvae.config import MODELS, ModelConfig, TrainConfig
-from jdvae.losses import loss_for
-from jdvae.model import build_model, one_hot
-from jdvae.nets.blocks import AdaIN
+from jdvae.vae.losses import loss_for
+from jdvae.vae.model import build_model, one_hot
+from jdvae.vae.nets.blocks import AdaIN
 
 
 def small(name, K=1, **kw):

@@ -10,9 +10,9 @@ from jdvae.cli import build_parser, main
 from jdvae.commands.train import build_config
 from jdvae.config import check_value, override, profile
 from jdvae.errors import JdvaeError
-from jdvae.evaluate.judge import CONFIG_FILE, judge_config
-from jdvae.runs import format_overrides, make_config, parse_overrides, parse_sets, run_name, study
-from jdvae.reproduce import check_reusable, judge_differences
+from jdvae.evaluate.judge.train import CONFIG_FILE, judge_config
+from jdvae.study.plan import format_overrides, make_config, parse_overrides, parse_sets, run_name, study
+from jdvae.study.reproduce import check_reusable, judge_differences
 
 
 def cli(capsys, *argv):
@@ -206,7 +206,7 @@ def test_reproduce_refuses_a_stale_run_folder_before_any_notebook(tmp_path, caps
 
 
 def test_a_notebook_started_in_notebooks_works_in_the_project_root(monkeypatch, tmp_path, capsys):
-    from jdvae.runs import PROJECT_ROOT, work_in_project_root
+    from jdvae.study.plan import PROJECT_ROOT, work_in_project_root
 
     monkeypatch.chdir(PROJECT_ROOT / "notebooks")  # where JupyterLab starts a kernel
     assert work_in_project_root() == PROJECT_ROOT

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jdvae import plots, training_plots, widgets
+from jdvae.figures import paper as plots
+from jdvae.figures import training as training_plots
+from jdvae.figures import explorer as widgets
 from jdvae.config import override, profile
 from jdvae.data.splits import counterfactual_images, load_split
 from jdvae.errors import JdvaeError
-from jdvae.train import train
+from jdvae.vae.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = [("PA1", ("glasses",)), ("CCVAE2", ("glasses",)), ("M2", ("glasses",)), ("PA1", ("glasses", "beard"))]

@@ -13,13 +13,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from jdvae import machine, pretrained
-from jdvae.checkpoint import load_run, read_config, weights_problem
+from jdvae import machine
+from jdvae.study import shipped as pretrained
+from jdvae.vae.checkpoint import load_run, read_config, weights_problem
 from jdvae.cli import main
 from jdvae.errors import JdvaeError
-from jdvae.evaluate.judge import STUDY_SEEDS, ensure_judge, judge_config, judge_folder
-from jdvae.runs import run_name, study
-from jdvae.train import train
+from jdvae.evaluate.judge.train import STUDY_SEEDS, ensure_judge, judge_config, judge_folder
+from jdvae.study.plan import run_name, study
+from jdvae.vae.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = {"train.max_steps": 3, "train.threads": 1}
@@ -193,7 +194,7 @@ def test_shipped_quick_study_reads_the_committed_seed0_numbers(tmp_path):
     folder = pretrained.default_folder("quick")
     if not (folder / "manifest.json").is_file():
         pytest.skip(f"no shipped study: {folder}/manifest.json is absent (`jdvae ship` writes it)")
-    from jdvae.evaluate.table import evaluate_runs
+    from jdvae.report.table import evaluate_runs
 
     manifest = pretrained.verify(folder)
     committed = json.loads((ROOT / "paper_figures" / "metrics.json").read_text())
@@ -227,7 +228,7 @@ def test_seed0_differences_name_a_missing_row_another_config_and_a_moved_rate():
 
 
 def test_make_figures_says_whether_its_numbers_equal_the_committed_seed0_rows(tmp_path):
-    from jdvae.reproduce import compare_with_committed
+    from jdvae.study.reproduce import compare_with_committed
     row = {"run": "pretrained/quick/PA1-glasses-s0", "seed": 0, "config": {"a": 1}, "metrics": {"sr_plus/glasses": 95.0}}
     committed, drawn = tmp_path / "committed.json", tmp_path / "drawn.json"
     committed.write_text(json.dumps({"runs": [{**row, "run": "runs/quick/PA1-glasses-s0"}, {**row, "seed": 1}]}))

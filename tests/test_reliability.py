@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from jdvae.checkpoint import load_run
+from jdvae.vae.checkpoint import load_run
 from jdvae.cli import main
 from jdvae.config import override, profile
 from jdvae.errors import JdvaeError
-from jdvae.runs import check_parameters
-from jdvae.train import train
+from jdvae.study.plan import check_parameters
+from jdvae.vae.train import train
 
 
 def cli(capsys, *argv):

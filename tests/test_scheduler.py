@@ -3,9 +3,9 @@ import threading
 
 import torch
 
-from jdvae import reproduce as rep
-from jdvae.runs import make_config
-from jdvae.scheduler import CONTEXT_GIB, Gpu, GpuPool, gpu_jobs, job_memory_gib, side_by_side
+from jdvae.study import reproduce as rep
+from jdvae.study.plan import make_config
+from jdvae.study.scheduler import CONTEXT_GIB, Gpu, GpuPool, gpu_jobs, job_memory_gib, side_by_side
 
 H200 = Gpu("0", 139.8)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from jdvae.errors import JdvaeError
-from jdvae.evaluate import stats
+from jdvae.report import stats
 from jdvae.evaluate.metrics import donor_match, donor_outcomes
 
 Z = stats.Z95

@@ -6,7 +6,7 @@ import torch
 from jdvae.config import ModelConfig
 from jdvae.evaluate.pairs import draw_pairs
 from jdvae.evaluate.swaps import add, multi_swap, remove, swap
-from jdvae.model import build_model
+from jdvae.vae.model import build_model
 
 
 class EchoModel:

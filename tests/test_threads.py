@@ -4,8 +4,8 @@ from pathlib import Path
 
 import torch
 
-from jdvae import threads
-from jdvae.reproduce import Job, _Shares
+from jdvae.study import threads
+from jdvae.study.reproduce import Job, _Shares
 
 
 def test_a_written_share_is_adopted_and_a_bad_file_keeps_the_count(tmp_path, monkeypatch):

@@ -9,11 +9,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from jdvae import checkpoint as ckpt
-from jdvae import train as train_module
+from jdvae.vae import checkpoint as ckpt
+from jdvae.vae import train as train_module
 from jdvae.config import override, profile
 from jdvae.errors import JdvaeError
-from jdvae.train import train
+from jdvae.vae.train import train
 
 
 def smoke(**changes):

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from jdvae import progress
-from jdvae.watch import StudyWatch, fmt_duration, study_eta
+from jdvae.study import progress
+from jdvae.study.watch import StudyWatch, fmt_duration, study_eta
 
 
 def test_study_eta_fills_the_lanes_in_order():
@@ -61,7 +61,7 @@ def test_status_line_names_each_running_job_and_the_study_eta(tmp_path):
 
 
 def test_a_failed_job_names_its_log_and_its_last_error(tmp_path, monkeypatch):
-    from jdvae import reproduce
+    from jdvae.study import reproduce
     from jdvae.errors import JdvaeError
 
     fake = tmp_path / "fail.ipynb"

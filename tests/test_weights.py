@@ -6,9 +6,9 @@ import pytest
 import torch
 import torchvision
 
-from jdvae import weights
-from jdvae.evaluate import judge as judge_module
-from jdvae.evaluate.judge import judge_config, load_judge, train_judge
+from jdvae.evaluate import imagenet as weights
+from jdvae.evaluate.judge import train as judge_module
+from jdvae.evaluate.judge.train import judge_config, load_judge, train_judge
 
 
 def place_in_cache(arch):

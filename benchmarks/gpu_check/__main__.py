@@ -26,10 +26,10 @@ import threading
 import time
 from pathlib import Path
 
-from .common import ROOT, Proc, child_env, machine, python
-from .report import to_markdown
-from .sections import celeba, cuda_tests, learning, paper_step, product_study, projection
-from .sizes import sizes
+from benchmarks.gpu_check.common import ROOT, Proc, child_env, machine, python
+from benchmarks.gpu_check.report import to_markdown
+from benchmarks.gpu_check.sections import celeba, cuda_tests, learning, paper_step, product_study, projection
+from benchmarks.gpu_check.sizes import sizes
 
 SECTIONS = ("tests", "step", "projection", "study", "learn", "celeba")
 

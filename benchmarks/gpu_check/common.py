@@ -82,7 +82,7 @@ def machine(device: str) -> dict:
     """GPU, driver, torch, CUDA, the CPU (the package's identifier), modules missing, what precision auto picks."""
     import torch
 
-    from jdvae.precision import resolve
+    from jdvae.vae.precision import resolve
     from jdvae.machine import cpu_model
     info = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
             "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,

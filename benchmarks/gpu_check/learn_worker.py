@@ -2,7 +2,7 @@
 
     data  [--tiny]                     render the SynthFaces splits the step and learning sections read (cached)
     judge OUT --device D [--tiny]      the paper profile's judge on the learning run's data
-    grid  RUNS PNG --device D          Fig. 2's swaps (jdvae.plots.fig2) of the runs in RUNS on validation pairs
+    grid  RUNS PNG --device D          Fig. 2's swaps (jdvae.figures.paper.fig2) of the runs in RUNS on validation pairs
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from .sizes import paper_config, sizes
+from benchmarks.gpu_check.sizes import paper_config, sizes
 
 
 def learn_config(tiny: bool, model: str = "PA1"):
@@ -27,7 +27,7 @@ def data(tiny: bool) -> None:
 
 
 def judge(out: Path, device: str, tiny: bool) -> None:
-    from jdvae.evaluate.judge import judge_config, train_judge
+    from jdvae.evaluate.judge.train import judge_config, train_judge
     size = sizes(tiny)
     changes = {"epochs": 1, "max_images": size["judge_images"]} if tiny else {"max_images": size["judge_images"]}
     cfg = judge_config("smoke" if tiny else "paper", data=learn_config(tiny).data, **changes)
@@ -39,7 +39,7 @@ def grid(runs: Path, png: Path, device: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     from jdvae.data.splits import load_split
-    from jdvae.plots import fig2, load_runs
+    from jdvae.figures.paper import fig2, load_runs
 
     found = load_runs(runs, ["PA1", "M2"], device=device)
     cfg = next(iter(found.values()))[1]

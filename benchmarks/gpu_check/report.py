@@ -1,7 +1,7 @@
 """The check's report as markdown (docs/gpu.md), from the JSON it keeps beside it."""
 from __future__ import annotations
 
-from .sizes import PAPER_SETTING
+from benchmarks.gpu_check.sizes import PAPER_SETTING
 
 TITLES = {"tests": "CUDA tests", "step": "Paper step per setting", "projection": "CelebA paper study, projected",
           "study": "Quick study through `jdvae reproduce`", "learn": "The 128-px network learning",

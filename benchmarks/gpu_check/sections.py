@@ -9,14 +9,14 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .common import ROOT, Proc, python, run
-from .sizes import GOAL_ONE, GOAL_TOGETHER, PAPER_SETTING, QUICK_IMAGES, SETTINGS, paper_overrides, sizes
+from benchmarks.gpu_check.common import ROOT, Proc, python, run
+from benchmarks.gpu_check.sizes import GOAL_ONE, GOAL_TOGETHER, PAPER_SETTING, QUICK_IMAGES, SETTINGS, paper_overrides, sizes
 
 PAPER_EPOCHS = 200  # paper section 3
 CELEBA_TRAIN = 162_770  # images in CelebA's official training partition
 # CelebA attribute frequencies over its 202 599 images (list_attr_celeba.txt): Eyeglasses 13 193, No_Beard = -1 33 441
 CELEBA_PREVALENCE = {"glasses": 13_193 / 202_599, "beard": 33_441 / 202_599}
-STUDY_LABELS = [("glasses",)] * 7 + [("glasses", "beard")]  # the study's eight trainings (jdvae.runs.study)
+STUDY_LABELS = [("glasses",)] * 7 + [("glasses", "beard")]  # the study's eight trainings (jdvae.study.plan.study)
 
 
 def cuda_tests(env: dict, work: Path, deadline: float, tests_k: str | None) -> dict:

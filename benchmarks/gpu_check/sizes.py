@@ -1,7 +1,7 @@
 """The check's sizes and settings: the GPU run's, and the same code paths at toy sizes on a CPU (--tiny)."""
 from __future__ import annotations
 
-from jdvae.levers import AUTO_CUDA
+from jdvae.vae.levers import AUTO_CUDA
 
 # name -> (levers, bf16, torch.compile); the first is the reference the others' losses are compared with
 SETTINGS = {
@@ -28,7 +28,7 @@ def paper_overrides(tiny: bool, n_train: int = 1024) -> dict:
 
 def paper_config(tiny: bool, model: str = "PA1", n_train: int = 1024):
     """The paper profile's `model` with `paper_overrides`."""
-    from jdvae.runs import make_config
+    from jdvae.study.plan import make_config
     return make_config(model, "paper", overrides=paper_overrides(tiny, n_train))
 
 

@@ -1,6 +1,6 @@
 """One setting of the paper profile's training step, timed: `python -m benchmarks.gpu_check.step_worker`.
 
-PA1 at the paper profile's size on SynthFaces, the trainer's pieces (jdvae/levers.py, jdvae/precision.py): warm-up
+PA1 at the paper profile's size on SynthFaces, the trainer's pieces (jdvae/vae/levers.py, jdvae/vae/precision.py): warm-up
 steps (compilation, graph capture), then the weights, the optimiser and the seed are set back, so that every setting
 trains the same steps on the same batches from the same start and their losses can be compared step by step. The
 workers of one comparison warm up side by side and, with --turns, time one after another (the GPU to itself);
@@ -18,12 +18,12 @@ import torch
 from jdvae.bench import flops_per_image, matmul_peak, sync
 from jdvae.data.splits import load_split
 from jdvae.data.tensors import to_model_input
-from jdvae.levers import Levers, adam, compiled
-from jdvae.losses import loss_for
-from jdvae.model import build_model
-from jdvae.precision import Precision, to_fp32
+from jdvae.vae.levers import Levers, adam, compiled
+from jdvae.vae.losses import loss_for
+from jdvae.vae.model import build_model
+from jdvae.vae.precision import Precision, to_fp32
 
-from .sizes import SETTINGS, paper_config
+from benchmarks.gpu_check.sizes import SETTINGS, paper_config
 
 
 def wait_for(condition, seconds: float) -> bool:

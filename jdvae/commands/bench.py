@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import ModelConfig, profile
+from jdvae.config import ModelConfig, profile
 
 
 def register(sub) -> None:
@@ -22,12 +22,12 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..bench import run_bench, to_markdown
-    from ..io import atomic_write_json, atomic_write_text
-    from ..train import resolve_device
+    from jdvae.bench import run_bench, to_markdown
+    from jdvae.io import atomic_write_json, atomic_write_text
+    from jdvae.vae.train import resolve_device
     if args.threads:
         torch.set_num_threads(args.threads)
-    from ..precision import resolve as resolve_precision
+    from jdvae.vae.precision import resolve as resolve_precision
     device = resolve_device(args.device)
     chosen = resolve_precision(args.precision, device)
     print(f"jdvae bench on {device}: {chosen.describe()}", flush=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..evaluate.judge_seeds import LIMIT
+from jdvae.report.compare import LIMIT
 
 
 def register(sub) -> None:
@@ -20,8 +20,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluate.judge_seeds import report
-    from ..io import atomic_write_text
+    from jdvae.report.compare import report
+    from jdvae.io import atomic_write_text
 
     text, ok = report(args.a, args.b, args.limit)
     print(text)

@@ -5,8 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..config import MODELS, PROFILES
-from .train import add_set_option
+from jdvae.config import MODELS, PROFILES
+from jdvae.commands.train import add_set_option
 
 KEYS = ("recon_mse/glasses", "r_plus/glasses", "r_minus/glasses", "sr_minus/glasses", "sr_plus/glasses",
         "cf_add_mse/glasses", "cf_remove_mse/glasses", "region_add_closed/glasses", "donor_match/glasses", "region_remove_closed/glasses",
@@ -32,14 +32,14 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..curve import rows_to_markdown, score_snapshots, train_with_snapshots
-    from ..errors import JdvaeError
-    from ..evaluate.judge import load_judge
-    from ..runs import make_config
-    from ..runs import parse_sets
-    from ..io import atomic_write_json, atomic_write_text
-    from ..training_plots import learning_curves, snapshot_swaps
-    from ..train import resolve_device
+    from jdvae.study.curve import rows_to_markdown, score_snapshots, train_with_snapshots
+    from jdvae.errors import JdvaeError
+    from jdvae.evaluate.judge.train import load_judge
+    from jdvae.study.plan import make_config
+    from jdvae.study.plan import parse_sets
+    from jdvae.io import atomic_write_json, atomic_write_text
+    from jdvae.figures.training import learning_curves, snapshot_swaps
+    from jdvae.vae.train import resolve_device
 
     if args.every < 1:
         raise JdvaeError(f"--every {args.every} must be at least 1 step")

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import PROFILES
-from ..errors import JdvaeError
-from ..io import check_writable
-from .train import add_data_options
+from jdvae.config import PROFILES
+from jdvae.errors import JdvaeError
+from jdvae.io import check_writable
+from jdvae.commands.train import add_data_options
 
 
 def register(subparsers) -> None:
@@ -37,8 +37,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Train, save and print the judge's balanced accuracies."""
-    from ..evaluate.judge import judge_config, train_judge
-    from ..runs import make_config, study_labels
+    from jdvae.evaluate.judge.train import judge_config, train_judge
+    from jdvae.study.plan import make_config, study_labels
 
     changes = {k: v for k, v in (("epochs", args.epochs), ("max_images", args.max_images), ("seed", args.seed),
                                  ("threads", args.threads), ("fade_share", args.fade_share),
@@ -61,9 +61,9 @@ def run(args) -> int:
 
 def _calibrate(judge, cfg, out) -> None:
     """Print and save the share of faded validation faces read as glasses at each strength, and its half point."""
-    from ..data.splits import load_split
-    from ..evaluate.fade_calibration import STRENGTHS, half_point, read_share_by_strength
-    from ..io import atomic_write_json
+    from jdvae.data.splits import load_split
+    from jdvae.evaluate.judge.calibrate import STRENGTHS, half_point, read_share_by_strength
+    from jdvae.io import atomic_write_json
 
     shares = read_share_by_strength(judge, load_split(cfg.data, "val", progress=False), "glasses")
     half = half_point(STRENGTHS, shares)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import PROFILES
-from .train import add_data_options, add_set_option
+from jdvae.config import PROFILES
+from jdvae.commands.train import add_data_options, add_set_option
 
 
 def register(sub) -> None:
@@ -36,11 +36,11 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import JdvaeError
-    from ..runs import parse_sets
-    from ..reproduce import reproduce
+    from jdvae.errors import JdvaeError
+    from jdvae.study.plan import parse_sets
+    from jdvae.study.reproduce import reproduce
     if args.pretrained is not None:
-        from ..reproduce import reproduce_pretrained
+        from jdvae.study.reproduce import reproduce_pretrained
         if args.set or args.seeds != 1 or args.data or args.celeba_root or args.data_root or args.labels \
                 or args.from_shipped or args.retrain_judges:
             raise JdvaeError("--pretrained draws the shipped seed-0 study as it is; drop --set, --seeds, --data, "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..pretrained import LIMIT_MB
+from jdvae.study.shipped import LIMIT_MB
 
 
 def register(sub) -> None:
@@ -22,8 +22,8 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..checkpoint import read_config
-    from ..pretrained import default_folder, ship
+    from jdvae.vae.checkpoint import read_config
+    from jdvae.study.shipped import default_folder, ship
 
     out = args.out
     if out is None:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import DataConfig
-from ..data import synth_trees, synthfaces
-from ..errors import JdvaeError
-from ..io import atomic_path
+from jdvae.config import DataConfig
+from jdvae.data import synth_trees, synthfaces
+from jdvae.errors import JdvaeError
+from jdvae.io import atomic_path
 
 
 def register(subparsers) -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import LABELS, MODELS, PROFILES, SOURCES
-from ..runs import make_config, parse_sets
+from jdvae.config import LABELS, MODELS, PROFILES, SOURCES
+from jdvae.study.plan import make_config, parse_sets
 
 
 def register(sub) -> None:
@@ -50,7 +50,7 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train import train
+    from jdvae.vae.train import train
     cfg = build_config(args)
     train(cfg, args.out, resume=args.resume, device=args.device, progress=not args.quiet)
     return 0

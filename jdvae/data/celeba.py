@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import JdvaeError
-from .images import center_crop
+from jdvae.errors import JdvaeError
+from jdvae.data.images import center_crop
 
 VERSION = "celeba-1"
 SOURCE = ("download img_align_celeba.zip, list_attr_celeba.txt and list_eval_partition.txt from the official "

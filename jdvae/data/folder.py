@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import JdvaeError
-from .images import center_crop
+from jdvae.errors import JdvaeError
+from jdvae.data.images import center_crop
 
 VERSION = "folder-1"
 TABLE = "labels.csv"

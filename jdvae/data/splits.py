@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import DataConfig
-from ..errors import JdvaeError
-from ..io import atomic_path
-from . import celeba, folder, synthfaces
+from jdvae.config import DataConfig
+from jdvae.errors import JdvaeError
+from jdvae.io import atomic_path
+from jdvae.data import celeba, folder, synthfaces
 
 VERSION = "splits-1"
 SPLITS = ("train", "val", "test")

@@ -16,9 +16,9 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
-from ..errors import JdvaeError
-from . import celeba, synthfaces
-from .splits import SPLIT_OFFSET
+from jdvae.errors import JdvaeError
+from jdvae.data import celeba, synthfaces
+from jdvae.data.splits import SPLIT_OFFSET
 
 WIDTH, HEIGHT = celeba.CROP, 218
 _RENDER = 128

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .factors import (  # noqa: F401  (the factor API is part of this module's interface)
+from jdvae.data.factors import (  # noqa: F401  (the factor API is part of this module's interface)
     VERSION, SIZES, LABELS, GLASSES_SHAPES, BEARD_STYLES, FACTORS,
     HAIR_STYLES, GLASSES_FEATURES, BEARD_FEATURES, FEATURES, sample_factors,
     labels_of, subset, with_label_of, without_label, with_glasses_of,

@@ -2,7 +2,7 @@
 
 The linear calibration layers ship inside the lpips package; the AlexNet ImageNet trunk is
 torchvision's `AlexNet_Weights.IMAGENET1K_V1`, read through torchvision's weights API
-(jdvae.weights: the hub cache, a download into it, or the file named by
+(jdvae.evaluate.imagenet: the hub cache, a download into it, or the file named by
 JDVAE_ALEXNET_WEIGHTS). When it cannot be had (offline, JDVAE_OFFLINE=1), LPIPS is reported
 unavailable with the reason: a random trunk is never reported as LPIPS.
 """
@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..weights import Pretrained, from_file, how_to_provide, load_pretrained
+from jdvae.evaluate.imagenet import Pretrained, from_file, how_to_provide, load_pretrained
 
 ENV = "JDVAE_ALEXNET_WEIGHTS"
 # torchvision alexnet().features index -> lpips trunk slice holding it

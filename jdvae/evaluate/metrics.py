@@ -27,10 +27,10 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from .outcomes import by_judge
-from .pairs import draw_pairs
-from .truth import counterfactual_factors, glasses_feature_matrix, glasses_targets
-from .swaps import Latents, decode, encode_means, exchanged, to_tensor
+from jdvae.report.outcomes import by_judge
+from jdvae.evaluate.pairs import draw_pairs
+from jdvae.evaluate.truth import counterfactual_factors, glasses_feature_matrix, glasses_targets
+from jdvae.evaluate.swaps import Latents, decode, encode_means, exchanged, to_tensor
 
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.tensors import to_model_input
+from jdvae.data.tensors import to_model_input
 
 
 class Latents(NamedTuple):

@@ -1,0 +1,330 @@
+"""`jdvae reproduce`: the whole study through the numbered notebooks, resumable at every step.
+
+Order: 00_data; then every training run of the study and its two judges unless the shipped ones serve
+(01_train and 01_judge, side by side as single-threaded jobs, the cheapest last: on a CPU one per core, up to
+two, and once no job waits the jobs still running share the freed cores, see jdvae/study/threads.py; on CUDA as many
+as the GPUs' memory and the cores allow, spread over the visible GPUs, see jdvae/study/scheduler.py); then 02_table1
+(evaluation and claims), 03 (Fig. 2),
+04 (Fig. 3) and 05 (explorer panel). A complete run is skipped, a partial one resumed.
+Executed notebooks are written to RUNS/notebooks/.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jdvae.vae import checkpoint as ckpt
+from jdvae.config import LABELS, RunConfig
+from jdvae.errors import JdvaeError
+from jdvae.evaluate.judge.train import STUDY_SEEDS, judge_folder
+from jdvae.study.plan import PROJECT_ROOT, format_overrides, run_name, study
+from jdvae.study.scheduler import GpuPool, side_by_side, visible_gpus
+from jdvae.io import check_writable
+from jdvae.study.progress import ENV as PROGRESS_ENV
+from jdvae.study.threads import ENV as THREADS_ENV, shares, write_share
+from jdvae.vae.train import resolve_device, result_differences
+from jdvae.study.watch import StudyWatch
+
+NOTEBOOKS = PROJECT_ROOT / "notebooks"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One papermill execution: a notebook, its parameters and the executed copy's path."""
+
+    title: str
+    notebook: str
+    parameters: tuple[tuple[str, object], ...]
+    output: Path
+
+
+def _fmt(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def _execute(job: Job, threads: int | None, share_file: Path | None = None, progress_file: Path | None = None,
+             gpu: str | None = None) -> float:
+    """Run one notebook with papermill in a subprocess, its output in a log file beside the executed notebook;
+    `gpu` becomes its CUDA_VISIBLE_DEVICES. A failure is a JdvaeError naming the job, its log file and the last
+    line of its error."""
+    notebook = NOTEBOOKS / job.notebook
+    if not notebook.exists():
+        raise JdvaeError(f"notebook {notebook} is missing; restore the notebooks/ folder from the repository")
+    cmd = [sys.executable, "-m", "papermill", str(notebook), str(job.output), "--no-progress-bar", "--log-level", "ERROR"]
+    for name, value in job.parameters:
+        cmd += ["-p", name, str(value)]  # papermill reads ints, floats and True/False back from the text
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if share_file is not None:
+        env[THREADS_ENV] = str(share_file)
+    if progress_file is not None:
+        env[PROGRESS_ENV] = str(progress_file)
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    log_file = job.output.with_suffix(".log")
+    t0 = time.perf_counter()
+    with open(log_file, "w") as out:
+        result = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0:
+        lines = [line for line in log_file.read_text(errors="replace").splitlines() if line.strip()]
+        errors = [line for line in lines if "Error" in line or "error" in line] or lines
+        raise JdvaeError(f"{job.title} failed: {(errors[-1] if errors else '?').strip()[:300]}; log {log_file}, "
+                         f"notebook {job.output}; fix the cause and rerun: complete steps are kept")
+    return time.perf_counter() - t0
+
+
+class _Shares:
+    """Runs the side-by-side jobs, each on the GPU `pool` hands it (if any); on a CPU, once none waits, splits
+    the cores among the trainings still running.
+
+    Only CPU trainings follow a share (their thread count does not enter the run's config); the judge keeps
+    its fixed thread count, so that its weights do not depend on the schedule."""
+
+    def __init__(self, jobs: list[Job], threads: int | None, cores: int, folder: Path, pool: GpuPool | None = None,
+                 follow: bool = True):
+        self.total, self.threads, self.cores, self.folder = len(jobs), threads, cores, folder
+        self.started, self.running, self.lock = 0, [], threading.Lock()
+        self.pool, self.follow = pool or GpuPool([]), follow
+
+    def share_file(self, job: Job) -> Path | None:
+        if not self.threads or not self.follow or job.notebook != "01_train.ipynb":
+            return None
+        return self.folder / f".{job.output.stem}.threads"
+
+    def run(self, step, job: Job) -> None:
+        share = self.share_file(job)
+        with self.lock:
+            self.started += 1
+            self.running.append(job)
+            if share is not None:
+                write_share(share, self.threads)
+        try:
+            with self.pool.take() as gpu:
+                step(job, self.threads, share, gpu=gpu)
+        finally:
+            with self.lock:
+                self.running.remove(job)
+                if share is not None:
+                    share.unlink(missing_ok=True)
+                if self.threads and self.started == self.total and self.running:  # nothing waits
+                    each = shares(len(self.running), self.cores)
+                    for other in self.running:
+                        if (path := self.share_file(other)) is not None:
+                            write_share(path, each)
+
+
+def judge_differences(judge_dir: Path, profile_name: str, cfg: RunConfig, seed: int = 0) -> list[str] | None:
+    """How the judge stored in `judge_dir` differs from the study's judge of `seed` on `cfg.data` (None: none there)."""
+    from jdvae.evaluate.judge.train import judge_config, stale_fields
+
+    return stale_fields(judge_dir, judge_config(profile_name, cfg.data, seed=seed))
+
+
+def widest(configs: list[RunConfig]) -> RunConfig:
+    """The run with the most labels: its data is the judge's (every label of the study)."""
+    return max(configs, key=lambda cfg: len(cfg.data.labels))
+
+
+def check_reusable(runs: Path, configs: list[RunConfig], profile_name: str) -> None:
+    """Refuse, before anything runs, a run folder or judge in `runs` made on other settings than this study's.
+
+    A judge that differs only in its budget (not its data) is retrained by the judge step instead."""
+    stale = []
+    for cfg in configs:
+        folder = runs / run_name(cfg)
+        if (folder / ckpt.CONFIG).exists():
+            differs = result_differences(ckpt.read_config(folder), cfg)
+            if differs:
+                stale.append(f"{folder} ({'; '.join(differs[:3])})")
+    for seed in STUDY_SEEDS:
+        folder = runs / judge_folder(seed)
+        judge_data = [d for d in judge_differences(folder, profile_name, widest(configs), seed) or []
+                      if d.startswith("data.")]
+        if judge_data:
+            stale.append(f"{folder} ({'; '.join(judge_data[:3])})")
+    if stale:
+        raise JdvaeError(f"{len(stale)} folder(s) in {runs} were made with other settings (stored != asked), first "
+                         f"{stale[0]}; give this setting its own --runs and --figures, or delete them to retrain")
+
+
+def figure_jobs(runs: Path, figures: Path, device: str, profile_name: str, executed: Path,
+                labels: tuple[str, ...] = LABELS, workers: int | None = None) -> list[Job]:
+    """Notebooks 02-05 on the runs in `runs`: Table 1 and claims, Fig. 2, Fig. 3 (with two labels), the explorer
+    panel; Fig. 2 and the explorer show the study's first label.
+
+    Table 1 evaluates the runs side by side (jdvae/study/scheduler.py: on a CPU one process per core, up to two; on CUDA
+    what the GPU and the cores allow); the table is the same."""
+    params = (("runs", str(runs)), ("out", str(figures)), ("device", device), ("profile", profile_name))
+    jobs = [Job("Table 1 and claims", "02_table1.ipynb", params + (("workers", workers or side_by_side(device)),), executed / "02_table1.ipynb"),
+            Job("Fig. 2 swaps", "03_fig2_swaps.ipynb", params + (("label", labels[0]),), executed / "03_fig2_swaps.ipynb")]
+    if len(labels) > 1:
+        jobs.append(Job(f"Fig. 3 {labels[0]} and {labels[1]}", "04_fig3_multilabel.ipynb",
+                        params + (("labels", "+".join(labels)),), executed / "04_fig3_multilabel.ipynb"))
+    return jobs + [Job("explorer panel", "05_explore.ipynb", params + (("labels", labels[0]),),
+                       executed / "05_explore.ipynb")]
+
+
+def reproduce_pretrained(profile_name: str = "quick", pretrained: str | Path | None = None,
+                         figures: str | Path | None = None, device: str = "cpu", runs: str | Path | None = None,
+                         log=None) -> Path:
+    """Table 1, claims.md, Fig. 2, Fig. 3 and the explorer panel from the shipped study, without training.
+
+    Every shipped file is checked against its SHA-256 first; executed notebooks go to RUNS/notebooks and the
+    figures to RUNS/figures unless `figures` says otherwise (RUNS: default runs/<profile>-pretrained/), never into
+    the shipped folder, nor by default into paper_figures/, whose tables hold every seed of the study. The seed-0
+    rates drawn are then compared with paper_figures/metrics.json's, and the outcome said in one line."""
+    from jdvae.study.shipped import default_folder, verify
+
+    log = log or (lambda line: print(line, flush=True))
+    folder = Path(pretrained) if pretrained else default_folder(profile_name)
+    if folder.resolve().is_relative_to(Path.cwd()):  # metrics.json names the runs as pretrained/quick/..., not /home/...
+        folder = folder.resolve().relative_to(Path.cwd())
+    manifest = verify(folder)
+    profile_name = manifest["profile"]
+    runs = Path(runs or Path("runs") / f"{profile_name}-pretrained")
+    figures, executed = check_writable(figures or runs / "figures"), check_writable(runs / "notebooks")
+    device = str(resolve_device(device))
+    t_start = time.perf_counter()
+    log(f"jdvae reproduce --pretrained: the shipped {profile_name} study in {folder} ({len(manifest['files'])} "
+        f"files, SHA-256 verified; jdvae {manifest.get('jdvae_commit', 'unknown')[:10]}), figures in {figures}")
+    for job in figure_jobs(folder, figures, device, profile_name, executed):
+        log(f"  done  {job.title:<32} {_fmt(_execute(job, None))}   (elapsed {_fmt(time.perf_counter() - t_start)})")
+    log(f"jdvae reproduce --pretrained: finished in {_fmt(time.perf_counter() - t_start)}; see {figures}/ "
+        f"(executed notebooks in {executed})")
+    log(compare_with_committed(figures / "metrics.json", PROJECT_ROOT / "paper_figures" / "metrics.json"))
+    return figures
+
+
+def compare_with_committed(drawn: Path, committed: Path) -> str:
+    """One line: do the seed-0 rates in `drawn` (a metrics.json) equal the seed-0 rows of `committed`?"""
+    from jdvae.study.shipped import seed0_differences
+
+    if not committed.is_file() or committed.resolve() == drawn.resolve():
+        return f"  (no other {committed} to compare with)"
+    try:
+        report = json.loads(drawn.read_text())
+        problems = seed0_differences(report, json.loads(committed.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"  could not compare with {committed}: {e}"
+    unmatched = [p for p in problems if p.endswith((": no seed-0 row", ": made on another config"))]
+    if len(unmatched) == len(report["runs"]):
+        return f"  {committed} holds no seed-0 run of these settings: nothing to compare"
+    if not problems:
+        return f"  its seed-0 rates equal those in {committed}"
+    more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+    return (f"  {len(problems)} seed-0 readings differ from {committed} ({'; '.join(problems[:3])}{more}); "
+            f"on another kind of CPU than the one in its manifest, up to 0.5 points are expected")
+
+
+def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root: str | None = None,
+              seeds: int = 1, device: str = "auto", runs: str | Path | None = None,
+              figures: str | Path = "paper_figures", jobs: int | None = None,
+              overrides: dict[str, Any] | None = None, log=None, from_shipped: bool = False,
+              retrain_judges: bool = False, data_root: str | None = None,
+              labels: str | tuple[str, ...] | None = None, gpus=visible_gpus) -> Path:
+    """Train what is missing, evaluate, and draw every figure of the study; returns the figures folder.
+
+    `overrides` (dotted fields, as `--set`) reach every training and the judge's data; they are checked here,
+    before any notebook runs, and a run folder or judge made with other settings is refused, never reused.
+    The study's two judges are instruments: the shipped ones are copied in (SHA-256 verified) when their settings
+    equal this study's, unless `retrain_judges`, which trains them from scratch as the shipped ones were.
+    `from_shipped`: first copy in the shipped study's runs whose settings equal this study's (seed 0 of the
+    default data), so that only the rest trains, e.g. seeds 1 and 2 of `--seeds 3`. `gpus` lists the visible
+    GPUs (jdvae/study/scheduler.py; tests pass a fake list)."""
+    log = log or (lambda line: print(line, flush=True))  # progress shows at once, even in a log file
+    configs = study(profile_name, seeds, data=data, celeba_root=celeba_root, overrides=overrides, data_root=data_root,
+                    labels=labels)
+    labels = widest(configs).data.labels  # the study's, in its order
+    runs = Path(runs or Path("runs") / profile_name)
+    figures = Path(figures)
+    check_writable(runs)
+    check_writable(figures)
+    check_reusable(runs, configs, profile_name)
+    executed = check_writable(runs / "notebooks")
+    device = str(resolve_device(device))  # notebooks get a concrete device
+    cuda = device.startswith("cuda")
+    jobs = jobs or side_by_side(device, configs[0], gpus=gpus)
+    # one CPU thread per GPU job (it only launches kernels); a CPU's cores split among its jobs
+    threads = 1 if cuda else None if jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
+    pool = GpuPool(gpus() if device == "cuda" else [])  # a device named cuda:N keeps every job on it
+    common = (("profile", profile_name), ("data", data or configs[0].data.source), ("celeba_root", celeba_root or ""),
+              ("data_root", data_root or ""), ("device", device), ("overrides", format_overrides(overrides)))
+    t_start = time.perf_counter()
+    log(f"jdvae reproduce: profile {profile_name}, {len(configs)} training runs and {len(STUDY_SEEDS)} judges, "
+        f"{jobs} job(s) at a time; runs in {runs}, figures in {figures}"
+        + "".join(f"; --set {k}={v}" for k, v in (overrides or {}).items()))
+    if from_shipped:
+        from jdvae.study.shipped import seed_study
+        seed_study(runs, configs, profile_name, log=log)
+    from jdvae.study.shipped import shipped_judges
+    shipped_judges(runs, widest(configs), profile_name, retrain=retrain_judges, log=log)
+
+    def step(job: Job, threads: int | None = None, share_file: Path | None = None,
+             watch: StudyWatch | None = None, gpu: str | None = None) -> None:
+        if watch is not None:
+            watch.start(job.title)
+        ok = False
+        try:
+            seconds = _execute(job, threads, share_file, watch.progress_file(job.title) if watch else None, gpu)
+            ok = True
+        finally:
+            if watch is not None:
+                watch.finish(job.title, ok)
+        (watch.log if watch else log)(f"  done  {job.title:<32} {_fmt(seconds)}   (elapsed {_fmt(time.perf_counter() - t_start)})")
+
+    study_labels = (("labels", ",".join(labels)),)
+    step(Job("data overview", "00_data.ipynb", common[:4] + study_labels + (("out", str(figures)),),
+             executed / "00_data.ipynb"))
+
+    pending = []
+    for cfg in configs:
+        name = run_name(cfg)
+        if ckpt.is_complete(runs / name) and not ckpt.weights_problem(runs / name / ckpt.WEIGHTS):
+            log(f"  skip  {name:<32} complete")  # damaged weights: 01_train's resume rewrites them from state.pt
+            continue
+        params = (("model", cfg.model.name), ("labels", ",".join(cfg.data.labels)), ("seed", cfg.train.seed),
+                  ("adain", cfg.model.adain), ("tokens", cfg.model.tokens), ("threads", threads or 0),
+                  ("out", str(runs / name))) + common
+        pending.append(Job(f"train {name}", "01_train.ipynb", params, executed / f"01_train_{name}.ipynb"))
+    # Joy et al.'s CCVAE goes last: alone at the end it takes the freed core too (3 600-step study on 2 cores:
+    # about 280 images/s beside another training, 345-405 alone on two threads; its metrics.csv)
+    pending.sort(key=lambda job: dict(job.parameters)["model"] == "CCVAE")
+    for seed in reversed(STUDY_SEEDS):
+        folder = runs / judge_folder(seed)
+        if judge_differences(folder, profile_name, widest(configs), seed) != []:
+            # a judge is among the longest jobs: first in the queue, so it never runs alone after the trainings
+            pending.insert(0, Job(f"train {folder.name}", "01_judge.ipynb",
+                                  common + study_labels + (("seed", seed), ("out", str(folder)),
+                                                           ("threads", threads or 0)),
+                                  executed / f"01_{folder.name}.ipynb"))
+    scheduler = _Shares(pending, threads, os.cpu_count() or 1, executed, pool, follow=not cuda)
+    kinds = {job.title: dict(job.parameters).get("model", "judge") for job in pending}  # jobs of like cost
+    watch = StudyWatch([job.title for job in pending], kinds, executed, jobs, log)
+    with watch, ThreadPoolExecutor(max_workers=jobs) as executor:
+        futures = {executor.submit(scheduler.run, functools.partial(step, watch=watch), job): job for job in pending}
+        errors = []
+        for future in as_completed(futures):
+            try:
+                future.result()
+            except JdvaeError as e:
+                errors.append(str(e))
+                watch.log(f"  FAIL  {e}")
+        if errors:
+            raise JdvaeError(f"{len(errors)} training step(s) failed, first: {errors[0]}")
+
+    for job in figure_jobs(runs, figures, device, profile_name, executed, labels, workers=jobs):
+        step(job)
+    log(f"jdvae reproduce: finished in {_fmt(time.perf_counter() - t_start)}; see {figures}/ "
+        f"(executed notebooks in {executed})")
+    return figures
+

@@ -49,7 +49,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from jdvae.evaluate.judge.train import load_judge
+    from jdvae.evaluate.judge.store import load_judge
 
     torch.set_num_threads(1)
     faces, added = _additions(args.run, args.label, args.pairs)

@@ -36,7 +36,8 @@ def swaps(run: Path, label: str = "glasses"):
 
 
 def main() -> None:
-    from jdvae.evaluate.judge.train import _predict_images, load_judge
+    from jdvae.evaluate.judge.train import predict_images
+    from jdvae.evaluate.judge.store import load_judge
     from jdvae.evaluate.metrics import balanced_accuracy
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,7 +61,7 @@ def main() -> None:
             print(f"| {model} {rate} | " + " | ".join(f"{v:.1f}" for v in singles)
                   + f" | {max(singles) - min(singles):.1f} | "
                   + ", ".join(f"{{{i},{j}}} {v:.1f}" for (i, j), v in zip(splits, pairs)) + " |", flush=True)
-    bca = [100 * balanced_accuracy(val.labels[:, 0], _predict_images(j, val.images)[:, 0] > 0.5) for j in judges]
+    bca = [100 * balanced_accuracy(val.labels[:, 0], predict_images(j, val.images)[:, 0] > 0.5) for j in judges]
     print("\nValidation BCA on glasses: " + ", ".join(f"judge {n} {b:.2f} %" for n, b in zip(names, bca)))
 
 

@@ -4,8 +4,10 @@ import json
 import pytest
 
 from jdvae.cli import main
-from jdvae.study.curve import snapshot_path, total_steps
-from jdvae.evaluate.judge.train import judge_config, train_judge
+from jdvae.study.curve import snapshot_path
+from jdvae.vae.train import steps_per_epoch, total_steps
+from jdvae.evaluate.judge.model import judge_config
+from jdvae.evaluate.judge.train import train_judge
 from jdvae.study.plan import make_config
 
 
@@ -17,10 +19,14 @@ def judge_dir(tmp_path, monkeypatch):
     return tmp_path / "judge"
 
 
-def test_total_steps_follows_epochs_and_max_steps():
+def test_total_steps_follows_epochs_batch_world_and_max_steps():
     cfg = make_config("PA1", "smoke", overrides={"train.max_steps": 5})
-    assert total_steps(cfg) == 5
-    assert total_steps(make_config("PA1", "smoke")) == 256 // 32  # one epoch of the smoke data
+    assert total_steps(cfg, 256) == 5
+    assert total_steps(make_config("PA1", "smoke"), 256) == 256 // 32  # one epoch of the smoke data
+    assert total_steps(make_config("PA1", "smoke"), 250) == 7  # the last short batch is dropped
+    assert steps_per_epoch(250, 32, world=2) == 250 // 32  # two processes of 16 images each step
+    assert steps_per_epoch(250, 30, world=4) == 250 // 28  # 7 images each: 28 a step, not 30
+    assert total_steps(make_config("PA1", "smoke", overrides={"train.epochs": 3}), 100) == 3 * (100 // 32)
 
 
 def test_curve_command_snapshots_scores_and_draws(tmp_path, judge_dir, capsys):

@@ -114,8 +114,10 @@ def test_a_run_saved_on_cuda_resumes_on_the_cpu_and_back(tmp_path, device, true_
 
 def test_the_judge_and_the_evaluation_run_on_the_device(tmp_path, device, monkeypatch):
     pytest.importorskip("lpips", reason="lpips missing: carry its wheel to this machine (make gpu-wheels)")
-    from jdvae.evaluate.judge.train import judge_config, load_judge, train_judge
-    from jdvae.report.table import evaluate_runs
+    from jdvae.evaluate.judge.model import judge_config
+    from jdvae.evaluate.judge.store import load_judge
+    from jdvae.evaluate.judge.train import train_judge
+    from jdvae.evaluate.runs import evaluate_runs
     from jdvae.vae.train import train
     monkeypatch.setenv("JDVAE_OFFLINE", "1")  # no ImageNet weights: the judge from scratch, LPIPS unavailable
     cfg = tiny(**{"train.max_steps": 3})

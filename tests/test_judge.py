@@ -13,8 +13,9 @@ from jdvae.evaluate.judge import train as judge_module
 from jdvae.evaluate.judge.inputs import (augment, averaged_label_images, bare_images, fade, gaussian_blur,
                                         training_subset, use_averaged)
 from jdvae.vae.schedules import warmup_cosine as lr_at
-from jdvae.evaluate.judge.train import (WEIGHTS_FILE, Judge, JudgeConfig, ensure_judge, judge_config, load_judge,
-                                  save_judge, stale_fields, train_judge)
+from jdvae.evaluate.judge.store import WEIGHTS_FILE, load_judge, save_judge, stale_fields
+from jdvae.evaluate.judge.model import Judge, JudgeConfig, judge_config
+from jdvae.evaluate.judge.train import ensure_judge, train_judge
 
 
 @pytest.fixture(autouse=True)

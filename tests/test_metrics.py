@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from jdvae.evaluate.metrics import (balanced_accuracy, evaluate_model, mean_std, mse, ridge_r2, ssim,
-                                    success_rate)
-from jdvae.evaluate.judge.train import GlassesRead
+from jdvae.evaluate.metrics import balanced_accuracy, evaluate_model, ridge_r2, ssim, success_rate
+from jdvae.vae.losses import reconstruction as mse
+from jdvae.report.stats import mean_std
+from jdvae.evaluate.judge.model import GlassesRead
 
 S, BAND = 16, slice(5, 8)  # image size and the rows the fake glasses cover
 

@@ -10,9 +10,11 @@ from jdvae.cli import build_parser, main
 from jdvae.commands.train import build_config
 from jdvae.config import check_value, override, profile
 from jdvae.errors import JdvaeError
-from jdvae.evaluate.judge.train import CONFIG_FILE, judge_config
+from jdvae.evaluate.judge.store import CONFIG_FILE
+from jdvae.evaluate.judge.model import judge_config
 from jdvae.study.plan import format_overrides, make_config, parse_overrides, parse_sets, run_name, study
-from jdvae.study.reproduce import check_reusable, judge_differences
+from jdvae.evaluate.judge.store import judge_differences
+from jdvae.study.reproduce import check_reusable
 
 
 def cli(capsys, *argv):

@@ -14,11 +14,13 @@ import torch
 from safetensors.torch import load_file
 
 from jdvae import machine
-from jdvae.study import shipped as pretrained
+from jdvae.study import committed as committed_study, shipped as pretrained
 from jdvae.vae.checkpoint import load_run, read_config, weights_problem
 from jdvae.cli import main
 from jdvae.errors import JdvaeError
-from jdvae.evaluate.judge.train import STUDY_SEEDS, ensure_judge, judge_config, judge_folder
+from jdvae.evaluate.judge.store import STUDY_SEEDS, judge_folder
+from jdvae.evaluate.judge.train import ensure_judge
+from jdvae.evaluate.judge.model import judge_config
 from jdvae.study.plan import run_name, study
 from jdvae.vae.train import train
 
@@ -194,14 +196,14 @@ def test_shipped_quick_study_reads_the_committed_seed0_numbers(tmp_path):
     folder = pretrained.default_folder("quick")
     if not (folder / "manifest.json").is_file():
         pytest.skip(f"no shipped study: {folder}/manifest.json is absent (`jdvae ship` writes it)")
-    from jdvae.report.table import evaluate_runs
+    from jdvae.evaluate.runs import evaluate_runs
 
     manifest = pretrained.verify(folder)
     committed = json.loads((ROOT / "paper_figures" / "metrics.json").read_text())
     report = evaluate_runs(folder, tmp_path, device="cpu", progress=False)
     same_machine = (manifest["cpu"], manifest["torch"]) == (machine.cpu_model(), __import__("torch").__version__)
     assert {Path(r["run"]).name for r in report["runs"]} == set(manifest["runs"])
-    assert pretrained.seed0_differences(report, committed, tolerance=1e-9 if same_machine else 0.5) == []
+    assert committed_study.seed0_differences(report, committed, tolerance=1e-9 if same_machine else 0.5) == []
 
 
 def test_seed0_differences_name_a_missing_row_another_config_and_a_moved_rate():
@@ -209,26 +211,26 @@ def test_seed0_differences_name_a_missing_row_another_config_and_a_moved_rate():
            "metrics": {"sr_plus/glasses": 95.0, "recon_mse": 0.014, "bca/glasses": None}}
     committed = {"runs": [{**row, "run": "elsewhere/PA1-glasses-s0", "config": {"steps": [1, 2]}},
                           {**row, "seed": 1, "metrics": {"sr_plus/glasses": 10.0}}]}
-    assert pretrained.seed0_differences({"runs": [row]}, committed) == []
+    assert committed_study.seed0_differences({"runs": [row]}, committed) == []
     moved = {**row, "metrics": {"sr_plus/glasses": 95.6, "recon_mse": 0.5}}  # a distance is not a rate
-    assert pretrained.seed0_differences({"runs": [moved]}, committed, 0.5) == \
+    assert committed_study.seed0_differences({"runs": [moved]}, committed, 0.5) == \
         ["PA1-glasses-s0 sr_plus/glasses: 95.60 against 95.00"]
-    assert pretrained.seed0_differences({"runs": [moved]}, committed, 1.0) == []
-    assert pretrained.seed0_differences({"runs": [{**row, "config": {"steps": [1, 3]}}]}, committed) == \
+    assert committed_study.seed0_differences({"runs": [moved]}, committed, 1.0) == []
+    assert committed_study.seed0_differences({"runs": [{**row, "config": {"steps": [1, 3]}}]}, committed) == \
         ["PA1-glasses-s0: made on another config"]
-    assert pretrained.seed0_differences({"runs": [{**row, "run": "x/PA2-glasses-s0"}]}, committed) == \
+    assert committed_study.seed0_differences({"runs": [{**row, "run": "x/PA2-glasses-s0"}]}, committed) == \
         ["PA2-glasses-s0: no seed-0 row"]
     # read by two judges against a table read by the first alone: the first judge's readings are compared
     two = {**row, "metrics": {"sr_plus/glasses": 96.0, "sr_plus@j0/glasses": 95.0, "sr_plus@j1/glasses": 97.0}}
-    assert pretrained.seed0_differences({"runs": [two]}, committed) == []
+    assert committed_study.seed0_differences({"runs": [two]}, committed) == []
     two["metrics"]["sr_plus@j0/glasses"] = 94.0
-    assert pretrained.seed0_differences({"runs": [two]}, committed) == ["PA1-glasses-s0 sr_plus/glasses: 94.00 against 95.00"]
+    assert committed_study.seed0_differences({"runs": [two]}, committed) == ["PA1-glasses-s0 sr_plus/glasses: 94.00 against 95.00"]
     both = {"runs": [{**committed["runs"][0], "metrics": {"sr_plus/glasses": 96.0, "sr_plus@j0/glasses": 95.0}}]}
-    assert pretrained.seed0_differences({"runs": [two]}, both) == ["PA1-glasses-s0 sr_plus@j0/glasses: 94.00 against 95.00"]
+    assert committed_study.seed0_differences({"runs": [two]}, both) == ["PA1-glasses-s0 sr_plus@j0/glasses: 94.00 against 95.00"]
 
 
 def test_make_figures_says_whether_its_numbers_equal_the_committed_seed0_rows(tmp_path):
-    from jdvae.study.reproduce import compare_with_committed
+    from jdvae.study.committed import compare_with_committed
     row = {"run": "pretrained/quick/PA1-glasses-s0", "seed": 0, "config": {"a": 1}, "metrics": {"sr_plus/glasses": 95.0}}
     committed, drawn = tmp_path / "committed.json", tmp_path / "drawn.json"
     committed.write_text(json.dumps({"runs": [{**row, "run": "runs/quick/PA1-glasses-s0"}, {**row, "seed": 1}]}))

@@ -8,7 +8,9 @@ import torchvision
 
 from jdvae.evaluate import imagenet as weights
 from jdvae.evaluate.judge import train as judge_module
-from jdvae.evaluate.judge.train import judge_config, load_judge, train_judge
+from jdvae.evaluate.judge.model import judge_config
+from jdvae.evaluate.judge.store import load_judge
+from jdvae.evaluate.judge.train import train_judge
 
 
 def place_in_cache(arch):

@@ -27,7 +27,8 @@ def data(tiny: bool) -> None:
 
 
 def judge(out: Path, device: str, tiny: bool) -> None:
-    from jdvae.evaluate.judge.train import judge_config, train_judge
+    from jdvae.evaluate.judge.model import judge_config
+    from jdvae.evaluate.judge.train import train_judge
     size = sizes(tiny)
     changes = {"epochs": 1, "max_images": size["judge_images"]} if tiny else {"max_images": size["judge_images"]}
     cfg = judge_config("smoke" if tiny else "paper", data=learn_config(tiny).data, **changes)

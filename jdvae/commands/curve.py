@@ -34,7 +34,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from jdvae.study.curve import rows_to_markdown, score_snapshots, train_with_snapshots
     from jdvae.errors import JdvaeError
-    from jdvae.evaluate.judge.train import load_judge
+    from jdvae.evaluate.judge.store import load_judge
     from jdvae.study.plan import make_config
     from jdvae.study.plan import parse_sets
     from jdvae.io import atomic_write_json, atomic_write_text

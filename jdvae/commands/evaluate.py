@@ -25,7 +25,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Evaluate and print where the table went."""
-    from jdvae.report.table import evaluate_runs
+    from jdvae.evaluate.runs import evaluate_runs
 
     report = evaluate_runs(args.runs, args.out, args.judge, args.device, args.pair_seed, not args.no_progress,
                            split=args.split, workers=args.workers)

@@ -37,7 +37,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Train, save and print the judge's balanced accuracies."""
-    from jdvae.evaluate.judge.train import judge_config, train_judge
+    from jdvae.evaluate.judge.model import judge_config
+    from jdvae.evaluate.judge.train import train_judge
     from jdvae.study.plan import make_config, study_labels
 
     changes = {k: v for k, v in (("epochs", args.epochs), ("max_images", args.max_images), ("seed", args.seed),

@@ -27,31 +27,25 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from jdvae.report import stats
 from jdvae.report.outcomes import by_judge
+from jdvae.vae.losses import reconstruction
 from jdvae.evaluate.pairs import draw_pairs
 from jdvae.evaluate.truth import counterfactual_factors, glasses_feature_matrix, glasses_targets
 from jdvae.evaluate.swaps import Latents, decode, encode_means, exchanged, to_tensor
 
 
-
-# ---------------------------------------------------------------- pure metrics
 def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
-    """BCA = (TPR + TNR) / 2 for binary labels, as a fraction; None when one class is absent."""
-    y_true, y_pred = np.asarray(y_true).astype(bool), np.asarray(y_pred).astype(bool)
-    if y_true.all() or not y_true.any():
-        return None
-    return 0.5 * float(y_pred[y_true].mean() + (~y_pred[~y_true]).mean())
+    """BCA = (TPR + TNR) / 2 of binary labels as a fraction, None when one class is absent (the definition is
+    report/stats.py's, on one set of images)."""
+    bca = float(stats.balanced_accuracy(np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)))
+    return None if np.isnan(bca) else bca / 100
 
 
 def success_rate(probs: Tensor | np.ndarray, target: int) -> float | None:
     """Share of images the judge classifies as `target` (P(y=1) > 0.5 means y=1); None for no image."""
     pred = np.asarray(probs).reshape(-1) > 0.5
     return float((pred == bool(target)).mean()) if len(pred) else None
-
-
-def mse(a: Tensor, b: Tensor) -> Tensor:
-    """Per-image mean squared error (B,) over C*H*W, images in [-1, 1]."""
-    return ((a.float() - b.float()) ** 2).flatten(1).mean(1)
 
 
 def _gaussian_window(size: int, sigma: float) -> Tensor:
@@ -136,14 +130,6 @@ def donor_match(swap: Tensor, truth: Tensor, mask: Tensor, other: Tensor, mask_o
     return _pct(float(np.nanmean(hits))) if (~np.isnan(hits)).any() else None
 
 
-def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
-    """Mean and (population) std over seeds, ignoring undefined values."""
-    vals = [v for v in values if v is not None and not np.isnan(v)]
-    if not vals:
-        return None, None
-    return float(np.mean(vals)), float(np.std(vals))
-
-
 # ---------------------------------------------------------------- one model
 @torch.inference_mode()
 def _encode_all(model, images: np.ndarray, y: Tensor, device, batch_size: int, progress: bool = False) -> Latents:
@@ -218,7 +204,7 @@ def evaluate_model(model, test, labels: tuple[str, ...], judge, lpips=None, pair
             probs_recon = jd.prob(recon, name)
             keep[f"{by_judge('r_plus', j)}|{name}"] = _reads(probs_recon[:len(g)], 1)  # faces with the label
             keep[f"{by_judge('r_minus', j)}|{name}"] = _reads(probs_recon[len(g):], 0)
-        keep[f"recon_mse|{name}"] = mse(recon, originals).numpy()  # (2P,)
+        keep[f"recon_mse|{name}"] = reconstruction(recon, originals).numpy()  # (2P,)
         keep[f"recon_ssim|{name}"] = ssim(recon, originals).numpy()
         if k == 0 and lpips is not None and lpips.available:  # LPIPS on the pair images of the first label
             keep[f"lpips|{name}"] = torch.cat([lpips(originals[i:i + batch_size].to(device),
@@ -276,9 +262,9 @@ def _synthfaces_measures(renderer, factors, pairing, name: str, judges, addition
     # the judge on perfect swaps: can it see the label appear and vanish at all?
     _read_by(judges, added, name, 1, "truth_add_read", keep)
     _read_by(judges, removed, name, 0, "truth_remove_read", keep)
-    m = {f"cf_add_mse/{name}": float(mse(addition, added).mean()),
+    m = {f"cf_add_mse/{name}": float(reconstruction(addition, added).mean()),
          f"cf_add_ssim/{name}": float(ssim(addition, added).mean()),
-         f"cf_remove_mse/{name}": float(mse(removal, removed).mean()),
+         f"cf_remove_mse/{name}": float(reconstruction(removal, removed).mean()),
          f"cf_remove_ssim/{name}": float(ssim(removal, removed).mean()),
          **_judged_means(keep, "truth_add_read", name, len(judges)),
          **_judged_means(keep, "truth_remove_read", name, len(judges))}

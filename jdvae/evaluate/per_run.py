@@ -21,10 +21,9 @@ def evaluate_one(run: Path, judge_dirs: list[Path], device: str, pair_seed: int,
     from jdvae.vae.checkpoint import load_run
     from jdvae.data import synthfaces
     from jdvae.data.splits import load_split
-    from jdvae.evaluate.judge.train import load_judge
+    from jdvae.evaluate.judge.store import check_judge, load_judge
     from jdvae.evaluate.lpips_metric import load_lpips
     from jdvae.evaluate.metrics import evaluate_model
-    from jdvae.report.table import check_judge
 
     if _CACHE.get("judge_key") != (tuple(map(str, judge_dirs)), device):
         _CACHE.update(judge_key=(tuple(map(str, judge_dirs)), device),

@@ -19,9 +19,7 @@ from typing import Mapping
 import numpy as np
 
 from jdvae.io import atomic_write_text
-from jdvae.report import gates
-from jdvae.report import outcomes
-from jdvae.report import stats
+from jdvae.report import gates, outcomes, paper as in_paper, stats
 from jdvae.report.outcomes import Outcomes
 
 HOLDS, FAILS, NA, UNCLEAR = "holds", "does not hold", "not measurable here", "not distinguishable"
@@ -116,12 +114,13 @@ def claims(report: dict, profile: str = "quick", per_pair: Mapping | None = None
     ok, why = _verdicts([gates.order(out, G, G, a, b, "sr_plus")
                          for a, b in (("PA1", "CCVAE2"), ("PA2", "CCVAE2"), ("CCVAE2", "M2"))])
     add("PA1 and PA2 add glasses more often than CCVAE2, which beats M2 (SR(+))",
-        "PA1 59.85, PA2 64.25 > CCVAE2 47.68 > M2 33.03", "the paper's ordering (Table 1)",
+        f"{in_paper.listed(('PA1', 'PA2'), 'sr_plus')} > {in_paper.listed(('CCVAE2',), 'sr_plus')} > "
+        f"{in_paper.listed(('M2',), 'sr_plus')}", "the paper's ordering (Table 1)",
         _shown(out, models, "sr_plus"), ok, "paired differences: " + why if ok is not None else why,
         judged=(G,), uses=uses(g, models))
 
     ok, why = _verdicts([gates.above(out, G, G, m, "sr_minus", MIN_SR_MINUS) for m in ("PA1", "PA2")])
-    add(f"PA1 and PA2 remove glasses in more than {MIN_SR_MINUS:g} % of cases (SR(−))", "PA1 96.31, PA2 94.98",
+    add(f"PA1 and PA2 remove glasses in more than {MIN_SR_MINUS:g} % of cases (SR(−))", in_paper.listed(("PA1", "PA2"), "sr_minus"),
         f"ours: {MIN_SR_MINUS:g} % (the paper says 'a very high success rate')",
         _shown(out, ("PA1", "PA2"), "sr_minus"),
         ok, f"{gates.LEVEL} intervals of each, above {MIN_SR_MINUS:g} %: " + why if ok is not None else why,
@@ -131,7 +130,7 @@ def claims(report: dict, profile: str = "quick", per_pair: Mapping | None = None
     _reconstruction_claims(out, report, add)
 
     ok, why = _verdicts([gates.order(out, G, G, "PA1", "PA1 (no tokens)", "sr_plus")])
-    add("Removing the tokens lowers PA1's SR(+)", "59.85 % → 47.23 %", "the paper's direction (section 3)",
+    add("Removing the tokens lowers PA1's SR(+)", in_paper.change("PA1", "PA1 (no tokens)", "sr_plus"), "the paper's direction (section 3)",
         _shown(out, ("PA1", "PA1 (no tokens)"), "sr_plus"), ok, "paired difference: " + why if ok is not None else why,
         judged=(G,), uses=uses(g, ("PA1", "PA1 (no tokens)")))
 
@@ -154,7 +153,7 @@ def _bca_claim(out: Outcomes, add) -> None:
         tests.append(gates.Test(stats.decide(est[1], est[2], MIN_BCA), f"{m} {est[1]:.1f} to {est[2]:.1f}"))
         shown.append(f"{m} {est[0]:.1f} % [{est[1]:.1f}, {est[2]:.1f}]")
     ok, why = _verdicts(tests)
-    add(f"Every model classifies above {MIN_BCA:g} % balanced accuracy at supervision 0.2 (BCA)", "94.26 to 97.09",
+    add(f"Every model classifies above {MIN_BCA:g} % balanced accuracy at supervision 0.2 (BCA)", in_paper.span(models, "bca"),
         f"ours: {MIN_BCA:g} % (the paper says 'good classification accuracy')", ", ".join(shown), ok,
         f"{gates.LEVEL} intervals (test images resampled) of each, above {MIN_BCA:g} %: " + why
         if ok is not None else why)
@@ -179,7 +178,7 @@ def _reconstruction_claims(out: Outcomes, report: dict, add) -> None:
     ssim = _ratio(out, ("CCVAE", *others), "recon_ssim",
                   lambda a, *o: a.mean(-1) - np.min([x.mean(-1) for x in o], axis=0), "far-worse|ssim", 3)[1]
     ok = _decided(est, FAR_WORSE)
-    add("CCVAE's reconstructions are far worse than the others'", "LPIPS 0.4414 vs 0.2416 to 0.2564 (ratio 1.72)",
+    add("CCVAE's reconstructions are far worse than the others'", in_paper.lpips_worse_than("CCVAE", others),
         f"ours: at least {FAR_WORSE:g} times the worst other (the paper: 'all methods, except CCVAE, achieve very "
         "similar results')",
         f"{name} of CCVAE / the worst of the others: {text}; SSIM of CCVAE − the lowest of the others: {ssim}; "
@@ -190,7 +189,7 @@ def _reconstruction_claims(out: Outcomes, report: dict, add) -> None:
     est, text = _ratio(out, ("PA1 (no AdaIN)", "PA1"), metric, stats.ratio, f"adain|{metric}", 3)
     ssim = _ratio(out, ("PA1", "PA1 (no AdaIN)"), "recon_ssim", stats.difference, "adain|ssim", 4)[1]
     ok = _decided(est, 1.0)
-    add("Removing AdaIN degrades PA1's reconstructions", "LPIPS 0.2484 → 0.3059 (ratio 1.23)",
+    add("Removing AdaIN degrades PA1's reconstructions", in_paper.lpips_change("PA1", "PA1 (no AdaIN)"),
         "the paper's direction; any increase (ratio above 1; the paper says 'substantial')",
         f"{name} of PA1 (no AdaIN) / PA1: {text}; SSIM of PA1 − PA1 (no AdaIN): {ssim}; "
         + _shown(out, ("PA1", "PA1 (no AdaIN)"), metric), ok,

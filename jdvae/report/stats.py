@@ -169,3 +169,11 @@ def rate_interval(groups: Sequence[np.ndarray], name: str) -> tuple[float, float
 def decide(lo: float, hi: float, value: float = 0.0) -> bool | None:
     """True when the interval lies above `value`, False when below, None when it contains it."""
     return True if lo > value else False if hi < value else None
+
+
+def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+    """Mean and (population) std over seeds, ignoring undefined values."""
+    vals = [v for v in values if v is not None and not np.isnan(v)]
+    if not vals:
+        return None, None
+    return float(np.mean(vals)), float(np.std(vals))

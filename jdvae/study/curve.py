@@ -19,15 +19,9 @@ import numpy as np
 from jdvae.vae import checkpoint as ckpt
 from jdvae.config import RunConfig
 from jdvae.data.splits import Split, load_split
-from jdvae.vae.train import train
+from jdvae.vae.train import total_steps, train
 
 SNAPSHOTS = "snapshots"
-
-
-def total_steps(cfg: RunConfig) -> int:
-    """Training steps of a run: epochs x steps per epoch, capped by train.max_steps."""
-    total = cfg.train.epochs * (cfg.data.n_train // cfg.train.batch_size)
-    return min(total, cfg.train.max_steps) if cfg.train.max_steps else total
 
 
 def snapshot_path(run: Path, step: int) -> Path:
@@ -38,7 +32,7 @@ def train_with_snapshots(cfg: RunConfig, out: str | Path, every: int, device: st
                          progress: bool = True, log=print) -> list[Path]:
     """Train `cfg` into `out` (resumable), copying the weights every `every` steps; returns the snapshots."""
     out = Path(out)
-    total = total_steps(cfg)
+    total = total_steps(cfg, len(load_split(cfg.data, "train", progress=False)))  # as the trainer counts
     marks = list(range(every, total, every)) + [total]
     t0 = time.perf_counter()
     for mark in marks:

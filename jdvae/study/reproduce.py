@@ -11,7 +11,6 @@ Executed notebooks are written to RUNS/notebooks/.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import subprocess
 import sys
@@ -25,14 +24,15 @@ from typing import Any
 from jdvae.vae import checkpoint as ckpt
 from jdvae.config import LABELS, RunConfig
 from jdvae.errors import JdvaeError
-from jdvae.evaluate.judge.train import STUDY_SEEDS, judge_folder
+from jdvae.evaluate.judge.store import STUDY_SEEDS, judge_differences, judge_folder
 from jdvae.study.plan import PROJECT_ROOT, format_overrides, run_name, study
 from jdvae.study.scheduler import GpuPool, side_by_side, visible_gpus
 from jdvae.io import check_writable
 from jdvae.study.progress import ENV as PROGRESS_ENV
 from jdvae.study.threads import ENV as THREADS_ENV, shares, write_share
 from jdvae.vae.train import resolve_device, result_differences
-from jdvae.study.watch import StudyWatch
+from jdvae.study.committed import compare_with_committed
+from jdvae.study.watch import StudyWatch, fmt_duration
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 
@@ -45,10 +45,6 @@ class Job:
     notebook: str
     parameters: tuple[tuple[str, object], ...]
     output: Path
-
-
-def _fmt(seconds: float) -> str:
-    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
 def _execute(job: Job, threads: int | None, share_file: Path | None = None, progress_file: Path | None = None,
@@ -123,13 +119,6 @@ class _Shares:
                             write_share(path, each)
 
 
-def judge_differences(judge_dir: Path, profile_name: str, cfg: RunConfig, seed: int = 0) -> list[str] | None:
-    """How the judge stored in `judge_dir` differs from the study's judge of `seed` on `cfg.data` (None: none there)."""
-    from jdvae.evaluate.judge.train import judge_config, stale_fields
-
-    return stale_fields(judge_dir, judge_config(profile_name, cfg.data, seed=seed))
-
-
 def widest(configs: list[RunConfig]) -> RunConfig:
     """The run with the most labels: its data is the judge's (every label of the study)."""
     return max(configs, key=lambda cfg: len(cfg.data.labels))
@@ -198,32 +187,11 @@ def reproduce_pretrained(profile_name: str = "quick", pretrained: str | Path | N
     log(f"jdvae reproduce --pretrained: the shipped {profile_name} study in {folder} ({len(manifest['files'])} "
         f"files, SHA-256 verified; jdvae {manifest.get('jdvae_commit', 'unknown')[:10]}), figures in {figures}")
     for job in figure_jobs(folder, figures, device, profile_name, executed):
-        log(f"  done  {job.title:<32} {_fmt(_execute(job, None))}   (elapsed {_fmt(time.perf_counter() - t_start)})")
-    log(f"jdvae reproduce --pretrained: finished in {_fmt(time.perf_counter() - t_start)}; see {figures}/ "
+        log(f"  done  {job.title:<32} {fmt_duration(_execute(job, None))}   (elapsed {fmt_duration(time.perf_counter() - t_start)})")
+    log(f"jdvae reproduce --pretrained: finished in {fmt_duration(time.perf_counter() - t_start)}; see {figures}/ "
         f"(executed notebooks in {executed})")
     log(compare_with_committed(figures / "metrics.json", PROJECT_ROOT / "paper_figures" / "metrics.json"))
     return figures
-
-
-def compare_with_committed(drawn: Path, committed: Path) -> str:
-    """One line: do the seed-0 rates in `drawn` (a metrics.json) equal the seed-0 rows of `committed`?"""
-    from jdvae.study.shipped import seed0_differences
-
-    if not committed.is_file() or committed.resolve() == drawn.resolve():
-        return f"  (no other {committed} to compare with)"
-    try:
-        report = json.loads(drawn.read_text())
-        problems = seed0_differences(report, json.loads(committed.read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        return f"  could not compare with {committed}: {e}"
-    unmatched = [p for p in problems if p.endswith((": no seed-0 row", ": made on another config"))]
-    if len(unmatched) == len(report["runs"]):
-        return f"  {committed} holds no seed-0 run of these settings: nothing to compare"
-    if not problems:
-        return f"  its seed-0 rates equal those in {committed}"
-    more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
-    return (f"  {len(problems)} seed-0 readings differ from {committed} ({'; '.join(problems[:3])}{more}); "
-            f"on another kind of CPU than the one in its manifest, up to 0.5 points are expected")
 
 
 def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root: str | None = None,
@@ -280,7 +248,7 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
         finally:
             if watch is not None:
                 watch.finish(job.title, ok)
-        (watch.log if watch else log)(f"  done  {job.title:<32} {_fmt(seconds)}   (elapsed {_fmt(time.perf_counter() - t_start)})")
+        (watch.log if watch else log)(f"  done  {job.title:<32} {fmt_duration(seconds)}   (elapsed {fmt_duration(time.perf_counter() - t_start)})")
 
     study_labels = (("labels", ",".join(labels)),)
     step(Job("data overview", "00_data.ipynb", common[:4] + study_labels + (("out", str(figures)),),
@@ -324,7 +292,7 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
 
     for job in figure_jobs(runs, figures, device, profile_name, executed, labels, workers=jobs):
         step(job)
-    log(f"jdvae reproduce: finished in {_fmt(time.perf_counter() - t_start)}; see {figures}/ "
+    log(f"jdvae reproduce: finished in {fmt_duration(time.perf_counter() - t_start)}; see {figures}/ "
         f"(executed notebooks in {executed})")
     return figures
 

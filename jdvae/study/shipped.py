@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from jdvae.vae import checkpoint as ckpt
-from jdvae.config import RunConfig
 from jdvae.errors import JdvaeError
-from jdvae.evaluate.judge.train import CONFIG_FILE, STUDY_SEEDS, WEIGHTS_FILE, judge_folder
+from jdvae.evaluate.judge.store import CONFIG_FILE, STUDY_SEEDS, WEIGHTS_FILE, judge_differences, judge_folder
 from jdvae.io import atomic_write_json
 from jdvae.machine import cpu_model, git_commit
 from jdvae.study.plan import PROJECT_ROOT as ROOT, make_config, name_of, run_name, study
@@ -194,54 +193,6 @@ def verify(folder: str | Path) -> dict[str, Any]:
     return manifest
 
 
-# judge readings, in percent of pairs or images (metrics.json "units"); the other metrics are distances
-RATES = ("sr_minus", "sr_plus", "bca", "r_minus", "r_plus", "truth_add_read", "truth_remove_read", "donor_match",
-         "transfer_shape_acc", "transfer_ref_shape_acc")
-
-
-def _as_config(d: dict[str, Any]) -> Any:
-    """A run config read back as `RunConfig` (a field added since fills in its default), else as JSON (tuples as
-    lists), so that configs written before and after a new field compare equal."""
-    d = json.loads(json.dumps(d))
-    if not {"data", "model", "train"} <= set(d):
-        return d
-    try:
-        return RunConfig.from_dict(d)
-    except JdvaeError:
-        return d
-
-
-def seed0_differences(report: dict[str, Any], committed: dict[str, Any], tolerance: float = 0.0) -> list[str]:
-    """Where a metrics.json `report` of seed-0 runs disagrees with the seed-0 rows of a `committed` one (e.g. the
-    three-seed paper_figures/metrics.json): a run absent there or made on another config, or a rate (in points)
-    more than `tolerance` away. Runs are matched by folder name; an empty list means they agree. Readings are
-    compared judge by judge: when `committed` was read by the first judge alone and `report` by several, the
-    first judge's own readings (`rate@j0`) are compared with the committed ones."""
-    rows = {Path(r["run"]).name: r for r in committed.get("runs", ()) if r.get("seed") == SEED}
-    one_judge = not any("@j" in k for r in rows.values() for k in r["metrics"])
-    problems = []
-    for run in report.get("runs", ()):
-        name = Path(run["run"]).name
-        if name not in rows:
-            problems.append(f"{name}: no seed-0 row")
-            continue
-        if _as_config(run["config"]) != _as_config(rows[name]["config"]):
-            problems.append(f"{name}: made on another config")
-            continue
-        mine = run["metrics"]
-        for key, value in mine.items():
-            rate, _, label = key.partition("/")
-            if one_judge and "@j" in rate:  # the first judge's reading stands in for the committed one below
-                continue
-            if one_judge and f"{rate}@j0/{label}" in mine:
-                value = mine[f"{rate}@j0/{label}"]
-            theirs = rows[name]["metrics"].get(key)
-            if rate.split("@")[0] in RATES and value is not None and theirs is not None \
-                    and abs(value - theirs) > tolerance:
-                problems.append(f"{name} {key}: {value:.2f} against {theirs:.2f}")
-    return problems
-
-
 def resolve_runs(runs: str, profile: str = "quick", models: Iterable[str] | None = None,
                  labels: str = "glasses", seed: int = SEED, pretrained: str = "") -> str:
     """The runs folder a notebook reads: `runs` when it holds the finished runs `models` on `labels` of `seed` (None:
@@ -298,8 +249,6 @@ def shipped_judges(runs: str | Path, cfg, profile_name: str, pretrained: str | P
     The judges are instruments, like LPIPS's network: trained once, shipped, SHA-256 verified before use. With
     `retrain`, judges copied here earlier are removed instead, so that the study trains its own (judges it
     trained itself are kept, so an interrupted study resumes)."""
-    from jdvae.study.reproduce import judge_differences
-
     runs = Path(runs)
     if retrain:
         for judge in JUDGES:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from jdvae.config import TrainConfig
-from jdvae.vae.model import ForwardOut
+from jdvae.vae.model import ForwardOut, one_hot
 
 LOG2 = math.log(2.0)
 
@@ -91,7 +90,7 @@ def _ccvae_bound(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, reco
     log_qyx = (torch.logsumexp(_label_log_probs(out.logits_y_samples, y), 0) - math.log(S)).sum(-1)  # (B,)
     # w is formed on labelled rows only: an unlabelled row's (unused) ratio could overflow, and inf * 0 is NaN
     w = torch.exp(torch.where(labelled_rows, log_qyu - log_qyx, torch.zeros_like(log_qyu)))
-    kl_u_true = (one_hot_like(y, kl_u) * kl_u).sum((-1, -2))
+    kl_u_true = (one_hot(y).to(kl_u.dtype) * kl_u).sum((-1, -2))
     K = kl_u.shape[1]
     labelled = w * (recon + const + beta * (kl_z + kl_u_true + log_qyu)) - alpha * log_qyx + beta * K * LOG2
     log_q = out.logits_y.float().log_softmax(-1)  # (B, K, 2)
@@ -121,11 +120,6 @@ def joy_loss(out: ForwardOut, x: Tensor, y: Tensor, supervised: Tensor, cfg: Tra
     every lr tried (docs/learning_curves.md)."""
     n = x[0].numel()
     return _ccvae_bound(out, x, y, supervised, laplace_reconstruction(out.x_hat, x), 1.0 / n, 1.0 / n, const=LOG2)
-
-
-def one_hot_like(y: Tensor, ref: Tensor) -> Tensor:
-    """(B, K) labels -> (B, K, 2) one-hot in ref's dtype."""
-    return F.one_hot(y.long().clamp(0, 1), 2).to(ref.dtype)
 
 
 OBJECTIVES = {"eq4": eq4_loss, "ccvae": ccvae_loss, "joy": joy_loss}

@@ -12,6 +12,7 @@ import io
 import os
 import time
 from pathlib import Path
+from typing import Callable, Iterable
 
 import torch
 from tqdm.auto import tqdm
@@ -22,12 +23,11 @@ from jdvae.data.tensors import to_model_input
 from jdvae.errors import JdvaeError
 from jdvae.vae.levers import SYNC_EVERY, TermLog, adam, compiled, resolve as resolve_levers
 from jdvae.io import atomic_write_json, atomic_write_text, check_writable
-from jdvae.vae.losses import loss_for
+from jdvae.report.stats import balanced_accuracy
+from jdvae.vae.losses import loss_for, reconstruction
 from jdvae.vae.model import build_model
 from jdvae.vae.precision import resolve as resolve_precision, to_fp32
 from jdvae.vae.schedules import step_drop, warmup_cosine
-from jdvae.study.progress import reporter
-from jdvae.study.threads import EVERY as THREAD_CHECK_EVERY, follow_share
 
 IGNORED_ON_RESUME = ("train.threads", "train.checkpoint_minutes")  # do not change the result
 
@@ -46,6 +46,18 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device not in ("cpu",) and not device.startswith("cuda"):
         raise JdvaeError(f"unknown device {device!r}; use auto, cpu or cuda")
     return torch.device(device)
+
+
+def steps_per_epoch(n_images: int, batch_size: int, world: int = 1) -> int:
+    """Optimiser steps per epoch: each of `world` processes takes batch_size // world images a step, and an epoch
+    drops its last short batch."""
+    return n_images // (max(1, batch_size // world) * world)
+
+
+def total_steps(cfg: RunConfig, n_images: int, world: int = 1) -> int:
+    """Steps of a whole run on `n_images` training images: epochs x steps per epoch, capped by train.max_steps."""
+    total = cfg.train.epochs * steps_per_epoch(n_images, cfg.train.batch_size, world)
+    return min(total, cfg.train.max_steps) if cfg.train.max_steps else total
 
 
 def learning_rate(step: int, total_steps: int, cfg) -> float:
@@ -103,18 +115,20 @@ def validate(model, images: torch.Tensor, labels: torch.Tensor, device, batch: i
         x = to_model_input(images[i:i + batch], device, channels_last=True)
         e = model.encode(x)
         x_hat = model.decode(e.y, e.mu_z, e.mu_u)
-        se.append((x_hat - x).pow(2).flatten(1).mean(1).cpu())
+        se.append(reconstruction(x_hat, x).cpu())
         preds.append(e.y.cpu())
     model.train()
-    pred, true = torch.cat(preds)[:, 0], labels[:, 0].float()
-    tpr = (pred[true == 1] == 1).float().mean().item() if (true == 1).any() else float("nan")
-    tnr = (pred[true == 0] == 0).float().mean().item() if (true == 0).any() else float("nan")
-    return {"val_recon": torch.cat(se).mean().item(), "val_bca": 0.5 * (tpr + tnr)}
+    pred, true = torch.cat(preds)[:, 0].float().numpy(), labels[:, 0].float().numpy()
+    return {"val_recon": torch.cat(se).mean().item(), "val_bca": float(balanced_accuracy(true, pred)) / 100}
 
 
 def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "auto",
-          progress: bool = True, stop_after: int | None = None) -> Path:
-    """Train the model `cfg` describes into run folder `out`; `stop_after` steps ends early (resumable)."""
+          progress: bool = True, stop_after: int | None = None,
+          callbacks: Iterable[Callable[[int, int], None]] = ()) -> Path:
+    """Train the model `cfg` describes into run folder `out`; `stop_after` steps ends early (resumable).
+
+    Each of `callbacks` is called as `callback(steps_done, total_steps)` after every step of rank 0: the trainer
+    knows nothing of who watches it (`jdvae reproduce` passes jdvae/study/hooks.py's)."""
     cfg.validate()
     out = Path(out)
     rank, world, local_rank = _dist_info()
@@ -144,8 +158,8 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
     val_n = min(len(val_split.images), 1000)
     val_images, val_labels = torch.from_numpy(val_split.images[:val_n]), torch.from_numpy(val_split.labels[:val_n])
     per_rank_batch = max(1, cfg.train.batch_size // world)
-    steps_per_epoch = len(images) // (per_rank_batch * world)
-    if steps_per_epoch == 0:  # before anything is written into `out`
+    per_epoch = steps_per_epoch(len(images), cfg.train.batch_size, world)
+    if per_epoch == 0:  # before anything is written into `out`
         where = f" (the train rows of {cfg.data.data_root}/labels.csv)" if cfg.data.source == "folder" else ""
         raise JdvaeError(f"training split has {len(images)} images{where}, fewer than one batch of "
                          f"{cfg.train.batch_size}; use more images or a smaller batch (--set train.batch_size=N)")
@@ -176,12 +190,10 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
     net = compiled(net, cfg.train.compile, levers)  # minutes of compilation, cached by inductor: paper profile only
     objective = loss_for(model.structure.objective)
 
-    total = cfg.train.epochs * steps_per_epoch
-    if cfg.train.max_steps:
-        if cfg.train.max_steps > total and rank == 0:
-            print(f"{out}: train.max_steps={cfg.train.max_steps} is more than train.epochs={cfg.train.epochs} allow "
-                  f"({total} steps of {steps_per_epoch}); the run stops at {total}: raise train.epochs for more")
-        total = min(total, cfg.train.max_steps)
+    total = total_steps(cfg, len(images), world)
+    if cfg.train.max_steps and cfg.train.max_steps > cfg.train.epochs * per_epoch and rank == 0:
+        print(f"{out}: train.max_steps={cfg.train.max_steps} is more than train.epochs={cfg.train.epochs} allow "
+              f"({total} steps of {per_epoch}); the run stops at {total}: raise train.epochs for more")
     end = total if stop_after is None else min(total, step + stop_after)
     precision = resolve_precision(cfg.train.precision, dev)  # bf16 autocast of the forward pass, or fp32
     if rank == 0 and progress:
@@ -207,12 +219,12 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
                              f"lower --lr or check the data") from None
 
     bar = tqdm(total=total, initial=step, disable=not progress or rank != 0, desc=f"{cfg.model.name}", unit="step")
-    report = reporter(total, "step", initial=step, images_per_unit=cfg.train.batch_size)  # `reproduce` shows it
+    callbacks = tuple(callbacks)
     log, perm, perm_epoch = TermLog(SYNC_EVERY if "lazy_sync" in levers else 1), None, -1
     t_epoch, t_ckpt = time.perf_counter(), time.perf_counter()
     model.train()
     while step < end:
-        epoch, i = divmod(step, steps_per_epoch)
+        epoch, i = divmod(step, per_epoch)
         if epoch != perm_epoch:
             g = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + epoch)
             perm, perm_epoch = torch.randperm(len(images), generator=g).to(images.device), epoch
@@ -235,12 +247,11 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
         step += 1
         bar.update(1)
         if rank == 0:
-            report(step)
-        if cfg.train.threads and step % THREAD_CHECK_EVERY == 0:
-            follow_share()  # `jdvae reproduce` hands idle cores to the last trainings (jdvae/study/threads.py)
+            for callback in callbacks:
+                callback(step, total)
         if step % 10 == 0 and log.count and not log.pending:
             bar.set_postfix({k: f"{v / log.count:.4g}" for k, v in log.sums.items()})
-        epoch_done = step % steps_per_epoch == 0 or step == total
+        epoch_done = step % per_epoch == 0 or step == total
         if epoch_done and rank == 0:
             read_or_stop(log.read, epoch)
             sums, count = log.take()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from jdvae.errors import JdvaeError
-from jdvae.evaluate.judge.train import _predict_images
+from jdvae.evaluate.judge.train import predict_images
 from jdvae.evaluate.judge.inputs import bare_images
 
 STRENGTHS = tuple(round(0.1 * i, 1) for i in range(11))
@@ -30,7 +30,7 @@ def read_share_by_strength(judge, split, label: str, strengths=STRENGTHS, n: int
     shares = []
     for a in strengths:
         faded = np.clip(np.rint(a * images.astype(np.float32) + (1 - a) * bare.astype(np.float32)), 0, 255)
-        shares.append(float((_predict_images(judge, faded.astype(np.uint8))[:, j] > 0.5).mean()))
+        shares.append(float((predict_images(judge, faded.astype(np.uint8))[:, j] > 0.5).mean()))
     return shares
 
 

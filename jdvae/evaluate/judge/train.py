@@ -9,17 +9,15 @@ the label faded so that every judge learns the same boundary between faint and a
 head reads the glasses features (frame shape, colour, lens tint) to check swaps against I_g.
 ImageNet weights come through torchvision's weights API (jdvae.evaluate.imagenet) when available.
 Training is a pure function of the config: its own seeded generator and thread count.
-This module trains, stores and reloads the judge; its network and config are in judge_model.py.
+This module trains the judge; its network and config are in model.py, its folders, saving and loading in store.py.
 """
 from __future__ import annotations
 
 import copy
-import json
 import os
 import sys
 import time
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -28,36 +26,18 @@ from torch.nn import functional as F
 
 from jdvae.data.tensors import to_model_input
 from jdvae.errors import JdvaeError
-from jdvae.io import atomic_path, atomic_write_json
 from jdvae.evaluate.imagenet import load_pretrained
-from jdvae.study.progress import reporter
 from jdvae.vae.schedules import warmup_cosine
 from jdvae.evaluate.judge.inputs import augment, averaged_label_images, bare_images, fade, gaussian_blur, training_subset, use_averaged
-from jdvae.evaluate.judge.model import GlassesRead, Judge, JudgeConfig, judge_config  # re-exported: callers import them from here
+from jdvae.evaluate.judge.model import GlassesRead, Judge, JudgeConfig
+from jdvae.evaluate.judge.store import load_judge, save_judge, stale_fields
 from jdvae.evaluate.metrics import balanced_accuracy
 from jdvae.evaluate.truth import glasses_targets
 
-CONFIG_FILE, WEIGHTS_FILE = "judge_config.json", "judge.safetensors"
 WEIGHTS_ENV = "JDVAE_RESNET_WEIGHTS"
-# A study reads every swap with two judges that differ only in their seed; their disagreement is part of
-# every interval (stats.py). Judge seed s lives in RUNS/judge (s = 0) or RUNS/judge-s{s}.
-STUDY_SEEDS = (0, 1)
 
 
-def judge_folder(seed: int) -> str:
-    """The folder name, inside a runs folder, of the study's judge of seed `seed`."""
-    return "judge" if seed == 0 else f"judge-s{seed}"
-
-
-def judges_in(runs: str | os.PathLike) -> list[Path]:
-    """The judge folders a runs folder holds (judge, then judge-s1, judge-s2, ...), by seed."""
-    runs = Path(runs)
-    found = [p for p in runs.glob("judge*") if p.is_dir() and (p / CONFIG_FILE).is_file() and
-             (p.name == "judge" or (p.name.startswith("judge-s") and p.name[7:].isdigit()))]
-    return sorted(found, key=lambda p: 0 if p.name == "judge" else int(p.name[7:]))
-
-
-def _predict_images(judge: Judge, images: np.ndarray, sigma: float = 0.0, batch_size: int = 256) -> np.ndarray:
+def predict_images(judge: Judge, images: np.ndarray, sigma: float = 0.0, batch_size: int = 256) -> np.ndarray:
     """P(y=1) (N, K) for uint8 images (N, S, S, 3), blurred by `sigma` pixels, converted batch by batch."""
     dev = next(judge.parameters()).device
     out = []
@@ -70,7 +50,7 @@ def _predict_images(judge: Judge, images: np.ndarray, sigma: float = 0.0, batch_
 
 
 def _evaluate_bca(judge: Judge, images: np.ndarray, labels: np.ndarray, sigma: float = 0.0) -> dict[str, float | None]:
-    pred = _predict_images(judge, images, sigma) > 0.5  # (N, K)
+    pred = predict_images(judge, images, sigma) > 0.5  # (N, K)
     return {name: balanced_accuracy(labels[:, k], pred[:, k]) for k, name in enumerate(judge.labels)}
 
 
@@ -104,8 +84,10 @@ def _init_from_imagenet(judge: Judge) -> tuple[str, dict[str, Any]]:
 
 
 def train_judge(cfg: JudgeConfig, out: str | os.PathLike | None = None, device: str = "cpu",
-                progress: bool = True) -> Judge:
-    """Train the judge on the training split with cfg.threads threads and its own RNG; save to `out`."""
+                progress: bool = True, callbacks: Iterable[Callable[[int, int], None]] = ()) -> Judge:
+    """Train the judge on the training split with cfg.threads threads and its own RNG; save to `out`.
+
+    Each of `callbacks` is called as `callback(steps_done, total_steps)` after every step."""
     for name in ("fade_share", "fade_threshold", "average_share"):
         if not 0.0 <= getattr(cfg, name) <= 1.0:
             raise JdvaeError(f"judge {name} = {getattr(cfg, name)} is outside [0, 1]; use e.g. {getattr(JudgeConfig(), name) or 0.5}")
@@ -114,7 +96,7 @@ def train_judge(cfg: JudgeConfig, out: str | os.PathLike | None = None, device: 
     try:
         with torch.random.fork_rng(devices=[]):  # the caller's global RNG is neither read nor changed
             torch.manual_seed(cfg.seed)
-            judge = _train(cfg, device, progress)
+            judge = _train(cfg, device, progress, tuple(callbacks))
     finally:
         torch.set_num_threads(before)
     if out is not None:
@@ -122,7 +104,7 @@ def train_judge(cfg: JudgeConfig, out: str | os.PathLike | None = None, device: 
     return judge
 
 
-def _train(cfg: JudgeConfig, device: str, progress: bool) -> Judge:
+def _train(cfg: JudgeConfig, device: str, progress: bool, callbacks: tuple = ()) -> Judge:
     """The training loop: keep the best validation BCA, report test BCA (sharp and blurred) and the feature head."""
     from tqdm.auto import tqdm
 
@@ -152,7 +134,6 @@ def _train(cfg: JudgeConfig, device: str, progress: bool) -> Judge:
     t0 = time.time()
     steps = (len(images) + cfg.batch_size - 1) // cfg.batch_size
     bar = tqdm(total=cfg.epochs * steps, desc=f"judge {cfg.arch}", disable=not progress)
-    report = reporter(cfg.epochs * steps, "step", images_per_unit=cfg.batch_size)  # read by `jdvae reproduce` (jdvae/study/progress.py)
     for epoch in range(cfg.epochs):
         judge.train()
         order = torch.randperm(len(images), generator=gen)
@@ -179,7 +160,8 @@ def _train(cfg: JudgeConfig, device: str, progress: bool) -> Judge:
             loss.backward()
             opt.step()
             bar.update()
-            report(epoch * steps + i + 1)
+            for callback in callbacks:
+                callback(epoch * steps + i + 1, cfg.epochs * steps)
             bar.set_postfix(loss=f"{loss.item():.3f}")
         val_bca = _evaluate_bca(judge, val.images, val.labels)
         history.append({"epoch": epoch + 1, "val_bca": val_bca})
@@ -216,54 +198,8 @@ def _feature_accuracy(judge: Judge, split) -> dict[str, float] | None:
             "tint_mae": float(np.abs(read.tint.numpy() - tint).mean())}
 
 
-def save_judge(judge: Judge, out: str | os.PathLike) -> Path:
-    """Write judge_config.json (config, weights record, report) and judge.safetensors into `out`, atomically."""
-    from safetensors.torch import save_file
-
-    out = Path(out)
-    state = {k: v.detach().cpu().contiguous() for k, v in judge.state_dict().items()}
-    with atomic_path(out / WEIGHTS_FILE) as tmp:
-        save_file(state, str(tmp))
-    atomic_write_json(out / CONFIG_FILE, {"config": judge.cfg.to_dict(), "feature_head": judge.has_features,
-                                          "pretrained": judge.report.get("weights"), "report": judge.report})
-    return out
-
-
-def load_judge(path: str | os.PathLike, device: str = "cpu") -> Judge:
-    """Rebuild a judge from its folder (config JSON + safetensors; nothing is unpickled)."""
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
-        raise JdvaeError(f"no judge in {path} (needs {CONFIG_FILE} and {WEIGHTS_FILE}); train one with `jdvae judge`")
-    meta = json.loads((path / CONFIG_FILE).read_text())
-    with torch.random.fork_rng(devices=[]):  # building the trunk draws random numbers: keep the caller's RNG
-        judge = Judge(JudgeConfig.from_dict(meta["config"]), meta["feature_head"])
-    judge.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
-    judge.report = meta.get("report", {})
-    return judge.to(device).eval()
-
-
-def stale_fields(path: str | os.PathLike, cfg: JudgeConfig) -> list[str] | None:
-    """None when `path` holds no judge; else the config fields where its judge differs from `cfg` ([] = current)."""
-    path = Path(path)
-    if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
-        return None
-    saved = json.loads((path / CONFIG_FILE).read_text()).get("config", {})
-    # a field added since the judge was saved counts at its default, which keeps the former behaviour
-    a = _flat({**{k: v for k, v in JudgeConfig().to_dict().items() if k != "data"}, **saved})
-    b = _flat(json.loads(json.dumps(cfg.to_dict())))  # tuples as JSON lists, as saved
-    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
-    return out
-
-
-def ensure_judge(cfg: JudgeConfig, out: str | os.PathLike, device: str = "cpu", progress: bool = True) -> Judge:
+def ensure_judge(cfg: JudgeConfig, out: str | os.PathLike, device: str = "cpu", progress: bool = True,
+                 callbacks: Iterable[Callable[[int, int], None]] = ()) -> Judge:
     """The judge in `out` when it was trained with exactly `cfg`; otherwise train it there (saying why)."""
     stale = stale_fields(out, cfg)
     if stale == []:
@@ -271,4 +207,4 @@ def ensure_judge(cfg: JudgeConfig, out: str | os.PathLike, device: str = "cpu", 
     if stale:
         print(f"jdvae: the judge in {out} was trained with another config ({'; '.join(stale[:4])}"
               f"{'; ...' if len(stale) > 4 else ''}): retraining it", file=sys.stderr)
-    return train_judge(cfg, out, device=device, progress=progress)
+    return train_judge(cfg, out, device=device, progress=progress, callbacks=callbacks)

@@ -218,12 +218,9 @@ PROFILES: dict[str, RunConfig] = {
         model=ModelConfig(image_size=32, width=0.125, z_dim=16, u_dim=4),
         train=TrainConfig(epochs=1, batch_size=32, checkpoint_minutes=1.0, precision="fp32"),
     ),
-    # The CPU default: SynthFaces 32 px (glasses stay legible), widths x 0.1875, 4 500 steps of batch 64, warm-up and
-    # cosine from lr 4e-3, an EMA of the weights; 4 000 validation and 4 000 test faces (about 1 200 pairs each).
-    # The budget is compute, the same for every model, chosen on validation pairs: every gated model passes the
-    # validity gates there (docs/learning_curves.md). At 3 600 steps CCVAE2's R(+) read 91.1 % on validation and
-    # 89.97 % on test; at 4 500 it reads 91.1 % on validation again, so its gate sits near 91 % at either length.
-    # On validation pairs lr 4e-3 beat 2e-3 and 8e-3.
+    # The CPU default: SynthFaces 32 px (glasses stay legible), widths x 0.1875, batch 64, warm-up and cosine, an EMA
+    # of the weights; 4 000 validation and 4 000 test faces (about 1 200 pairs each). The step budget is compute, the
+    # same for every model, and it and the lr were chosen on validation pairs (docs/learning_curves.md).
     "quick": RunConfig(profile="quick",
         data=DataConfig(image_size=32, n_train=20000, n_val=4000, n_test=4000),
         model=ModelConfig(image_size=32, width=0.1875),
@@ -241,8 +238,7 @@ PROFILES: dict[str, RunConfig] = {
 
 # Settings one model takes in a profile, by a rule that is the same for every model: a model whose training diverges
 # at the profile's lr on validation (its classifier's balanced accuracy collapsing, or its reconstruction error not
-# falling) trains at the largest of 2e-3 and 1e-3 that does not. Only CCVAE does: at 4e-3 its classifier stayed at
-# chance on validation for 5 epochs (docs/learning_curves.md).
+# falling) trains at the largest of 2e-3 and 1e-3 that does not (docs/learning_curves.md).
 MODEL_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {"quick": {"CCVAE": {"train.lr": 1e-3}}}
 
 

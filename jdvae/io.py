@@ -1,6 +1,7 @@
 """Atomic file writes: a reader never sees a partial file, and a failed write keeps the old one."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -63,3 +64,12 @@ def check_writable(folder: str | os.PathLike) -> Path:
     except OSError as e:
         raise JdvaeError(f"output folder {folder} cannot be written ({e.strerror}); choose another --out") from None
     return folder
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,12 +1,17 @@
-"""Where a number was measured: the CPU as a kind, and the jdvae commit checked out."""
+"""The machine: the device a run uses, the CPU as a kind, and the jdvae commit checked out (where a number was measured)."""
 from __future__ import annotations
 
 import platform
 import re
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from jdvae.errors import JdvaeError
 from jdvae.io import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    import torch
 
 
 def cpu_model() -> str:
@@ -43,3 +48,16 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is a JdvaeError."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise JdvaeError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise JdvaeError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return torch.device(device)

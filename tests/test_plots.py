@@ -12,6 +12,7 @@ from PIL import Image
 from jdvae.figures import paper as plots
 from jdvae.figures import training as training_plots
 from jdvae.figures import explorer as widgets
+from jdvae.figures.common import save_figure
 from jdvae.config import override, profile
 from jdvae.data.splits import counterfactual_images, load_split
 from jdvae.errors import JdvaeError
@@ -212,7 +213,7 @@ def test_a_redrawn_figure_gives_the_same_pdf_bytes(tmp_path):
     for name in ("a", "b"):
         fig, ax = plt.subplots()
         ax.imshow(np.arange(16).reshape(4, 4))
-        written.append(plots.save_figure(fig, tmp_path / name, formats=("pdf",))[0].read_bytes())
+        written.append(save_figure(fig, tmp_path / name, formats=("pdf",))[0].read_bytes())
         plt.close(fig)
         time.sleep(1.1)  # a creation date would now differ by a second
     assert written[0] == written[1]

@@ -1,4 +1,4 @@
-"""The shipped study (issue 19): `jdvae ship` on a smoke study, its manifest, tampering caught, figures drawn from it,
+"""The shipped study: `jdvae ship` on a smoke study, its manifest, tampering caught, figures drawn from it,
 notebooks falling back to it, damaged local weights named with their fix; and the committed quick study's seed-0
 numbers read again from the shipped weights (skips until pretrained/quick/ is committed)."""
 import json

@@ -1,4 +1,4 @@
-"""Glasses- and beard-region counterfactual error (issue 11 section 3) on the real SynthFaces renderer at 32 px."""
+"""Glasses- and beard-region counterfactual error on the real SynthFaces renderer at 32 px."""
 from dataclasses import dataclass
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""The statistics of claims.md (issue 18) against closed forms and textbook cases."""
+"""The statistics of claims.md against closed forms and textbook cases."""
 import math
 
 import numpy as np

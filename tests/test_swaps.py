@@ -1,4 +1,4 @@
-"""Swaps (REPRODUCTION.md section 4) and test pairs, on a fake model whose latents are readable and on a real M2."""
+"""Swaps and test pairs, on a fake model whose latents are readable and on a real M2."""
 import numpy as np
 import pytest
 import torch

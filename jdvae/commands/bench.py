@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     from jdvae.bench import run_bench, to_markdown
     from jdvae.io import atomic_write_json, atomic_write_text
-    from jdvae.vae.train import resolve_device
+    from jdvae.machine import resolve_device
     if args.threads:
         torch.set_num_threads(args.threads)
     from jdvae.vae.precision import resolve as resolve_precision

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from jdvae.study.plan import parse_sets
     from jdvae.io import atomic_write_json, atomic_write_text
     from jdvae.figures.training import learning_curves, snapshot_swaps
-    from jdvae.vae.train import resolve_device
+    from jdvae.machine import resolve_device
 
     if args.every < 1:
         raise JdvaeError(f"--every {args.every} must be at least 1 step")

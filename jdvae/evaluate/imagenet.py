@@ -9,7 +9,6 @@ built from it: the weights' name, file and SHA-256, or the reason they are missi
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Any
 
 import torch
 import torchvision
+
+from jdvae.io import sha256
 
 OFFLINE_ENV = "JDVAE_OFFLINE"
 
@@ -50,15 +51,6 @@ def imagenet_weights(arch: str):
 def cache_path(arch: str) -> Path:
     """Where torchvision keeps (or would download) the file: <hub dir>/checkpoints/<basename of the URL>."""
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(imagenet_weights(arch).url)
-
-
-def sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def how_to_provide(arch: str, env: str | None = None) -> str:

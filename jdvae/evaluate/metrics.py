@@ -164,7 +164,7 @@ def evaluate_model(model, test, labels: tuple[str, ...], judge, lpips=None, pair
 
     `judge` is one judge or a sequence of them (the first also reads the glasses features). `outcomes`, when
     given, receives the per-pair arrays behind the rates and errors as {'sr_plus|glasses': array, ...} (their
-    names: outcomes.py)."""
+    names: report/outcomes.py)."""
     keep = outcomes if outcomes is not None else {}
     judges = list(judge) if isinstance(judge, (list, tuple)) else [judge]
     judge = judges[0]

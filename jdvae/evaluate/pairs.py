@@ -1,4 +1,4 @@
-"""Test pairs (I_g, I_w) for the swap experiment of Table 1 (paper section 3, REPRODUCTION.md section 4)."""
+"""Test pairs (I_g, I_w) for the swap experiment of Table 1 (paper section 3)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,4 @@
-"""Label and feature exchange between images (REPRODUCTION.md section 4), shared by metrics and notebooks.
+"""Label and feature exchange between images (paper section 3, Fig. 2 and 3), shared by metrics and notebooks.
 
 One rule covers every model: image a receives the label y_k and the features u_k of
 image b, everything else (z, the other labels and features) stays a's. Encoding uses

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from jdvae.data.splits import Split
 from jdvae.evaluate.swaps import encode_means
-from jdvae.figures.paper import CELL_INCHES, PanelFigure, labels_for, model_inputs, save_figure, to_uint8
+from jdvae.figures.common import CELL_INCHES, PanelFigure, labels_for, model_inputs, save_figure, to_uint8
 
 SPAN = 3.0  # slider range: ±3 standard deviations of the N(0, I) priors of z and u (given y = 1)
 

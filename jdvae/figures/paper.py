@@ -8,14 +8,12 @@ as float (B, 3, S, S) in [-1, 1]; the panels show them as uint8 (S, S, 3).
 """
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure  # the object API, never pyplot: no GUI backend, safe headless
 
 from jdvae.study import plan as study_runs
@@ -23,11 +21,10 @@ from jdvae.vae.checkpoint import is_complete, load_run
 from jdvae.data.splits import Split, counterfactual_images, load_split
 from jdvae.errors import JdvaeError
 from jdvae.evaluate.pairs import draw_pairs
-from jdvae.evaluate.swaps import add, multi_swap, remove, to_tensor
-from jdvae.io import atomic_path
+from jdvae.evaluate.swaps import add, multi_swap, remove
+from jdvae.figures.common import finish_figure, model_inputs, panel_grid, show_image, to_uint8
 
 FIG2_ORDER = ("PA1", "CCVAE2", "M2")  # the columns of the paper's Fig. 2, in its order
-CELL_INCHES = 1.25
 
 
 # ----------------------------------------------------------------- runs and files
@@ -72,91 +69,6 @@ def test_split_of(runs: Mapping[str, tuple]) -> Split:
     return load_split(datas.pop(), "test", progress=False)
 
 
-def save_figure(fig: Figure, path: str | os.PathLike, formats: Sequence[str] = ("png", "pdf"),
-                dpi: int = 150) -> list[Path]:
-    """Write `fig` as path.png, path.pdf, ... each atomically; return the written paths.
-
-    PDFs carry no creation date, so the same figure gives the same bytes (a redraw shows no change in git).
-    """
-    written = []
-    for fmt in formats:
-        target = Path(f"{path}.{fmt}")
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight",
-                        metadata={"CreationDate": None} if fmt == "pdf" else None)
-        written.append(target)
-    return written
-
-
-# ----------------------------------------------------------------- image helpers
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """float (B, 3, S, S) in [-1, 1] -> uint8 (B, S, S, 3)."""
-    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
-
-
-def labels_for(cfg, split: Split, rows) -> torch.Tensor:
-    """The model's labels (in cfg.data.labels order) of split rows, as float (N, K)."""
-    missing = [n for n in cfg.data.labels if n not in split.label_names]
-    if missing:
-        raise JdvaeError(f"the split has no {', '.join(missing)} labels (it has {', '.join(split.label_names)}); "
-                         f"load the split with the run's data config")
-    cols = [split.label_names.index(n) for n in cfg.data.labels]
-    return torch.from_numpy(split.labels[np.asarray(rows)][:, cols]).float()
-
-
-def check_size(cfg, split: Split) -> None:
-    """Refuse a split whose image size differs from the model's."""
-    if cfg.data.image_size != split.images.shape[1]:
-        raise JdvaeError(f"the model was trained on {cfg.data.image_size} px images but the split has "
-                         f"{split.images.shape[1]} px; load the split with the run's data config")
-
-
-def model_inputs(model, cfg, split: Split, rows) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x, y) tensors of split rows on the model's device."""
-    check_size(cfg, split)
-    dev = model.device
-    return to_tensor(split.images[np.asarray(rows)], dev), labels_for(cfg, split, rows).to(dev)
-
-
-class PanelFigure(Figure):
-    """A matplotlib Figure that Jupyter shows as PNG without pyplot."""
-
-    def _repr_png_(self) -> bytes:
-        buf = io.BytesIO()
-        self.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-        return buf.getvalue()
-
-
-def _grid(nrows: int, ncols: int, title: str | None = None) -> tuple[Figure, np.ndarray]:
-    """A figure of nrows x ncols image axes without ticks."""
-    fig = PanelFigure(figsize=(ncols * CELL_INCHES, nrows * CELL_INCHES + (0.5 if title else 0.2)), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(nrows, ncols, squeeze=False))
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig, axes
-
-
-def _show(ax, image: np.ndarray | None, title: str | None = None, ylabel: str | None = None) -> None:
-    if image is not None:
-        ax.imshow(image, interpolation="nearest")
-    if title:
-        ax.set_title(title, fontsize=7)
-    if ylabel:
-        ax.set_ylabel(ylabel, fontsize=7)
-
-
-def _finish(fig: Figure, out) -> Figure:
-    if out is not None:
-        save_figure(fig, out)
-    return fig
-
-
 # ----------------------------------------------------------------- Fig. 2
 def fig2(runs: Mapping[str, tuple], test_split: Split, n_pairs: int = 5, seed: int = 0, out=None,
          label: str = "glasses") -> Figure:
@@ -191,11 +103,11 @@ def fig2(runs: Mapping[str, tuple], test_split: Split, n_pairs: int = 5, seed: i
         columns.append((f"truth\n$I_g$ − {label}", counterfactual_images(test_split, g, None, label)))
 
     profile = next(iter(runs.values()))[1].profile
-    fig, axes = _grid(len(g), len(columns), f"Fig. 2 ({profile} profile, pairs seed {seed}): {label} swaps")
+    fig, axes = panel_grid(len(g), len(columns), f"Fig. 2 ({profile} profile, pairs seed {seed}): {label} swaps")
     for c, (title, images) in enumerate(columns):
         for r in range(len(g)):
-            _show(axes[r, c], images[r], title if r == 0 else None)
-    return _finish(fig, out)
+            show_image(axes[r, c], images[r], title if r == 0 else None)
+    return finish_figure(fig, out)
 
 
 # ----------------------------------------------------------------- Fig. 3
@@ -264,7 +176,7 @@ def fig3(model, cfg, test_split: Split, n: int = 3, seed: int = 0, out=None, tru
     if truth and test_split.factors is not None:
         panels.append(("truth (SynthFaces counterfactual)", _fig3_truth(test_split, faces, glasses, beards, pair)))
 
-    fig, axes = _grid(n + 1, len(panels) * (n + 2), f"Fig. 3 ({cfg.profile} profile, draw seed {seed}): "
+    fig, axes = panel_grid(n + 1, len(panels) * (n + 2), f"Fig. 3 ({cfg.profile} profile, draw seed {seed}): "
                                                     f"{pair[0]} from the top row, {pair[1]} from the right column")
     fig.supxlabel(fig3_caption(cfg, faces, glasses, beards, seed), fontsize=6, wrap=True)
     for p, (title, grid) in enumerate(panels):
@@ -274,13 +186,13 @@ def fig3(model, cfg, test_split: Split, n: int = 3, seed: int = 0, out=None, tru
                          transform=axes[0, c0].transAxes)
         axes[0, c0 + n + 1].set_visible(False)
         for j in range(n):
-            _show(axes[0, c0 + 1 + j], test_split.images[glasses[j]], f"{pair[0]} donor")
+            show_image(axes[0, c0 + 1 + j], test_split.images[glasses[j]], f"{pair[0]} donor")
         for i in range(n):
-            _show(axes[1 + i, c0], test_split.images[faces[i]], "face" if i == 0 else None)
+            show_image(axes[1 + i, c0], test_split.images[faces[i]], "face" if i == 0 else None)
             for j in range(n):
-                _show(axes[1 + i, c0 + 1 + j], grid[i, j])
-            _show(axes[1 + i, c0 + n + 1], test_split.images[beards[i]], f"{pair[1]} donor" if i == 0 else None)
-    return _finish(fig, out)
+                show_image(axes[1 + i, c0 + 1 + j], grid[i, j])
+            show_image(axes[1 + i, c0 + n + 1], test_split.images[beards[i]], f"{pair[1]} donor" if i == 0 else None)
+    return finish_figure(fig, out)
 
 
 def _fig3_truth(split: Split, faces, glasses, beards, pair=("glasses", "beard")) -> np.ndarray:

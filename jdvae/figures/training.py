@@ -15,7 +15,7 @@ from jdvae.vae.checkpoint import METRICS
 from jdvae.data.splits import load_split
 from jdvae.errors import JdvaeError
 from jdvae.evaluate.swaps import add, remove
-from jdvae.figures.paper import PanelFigure, _finish, _grid, _show, model_inputs, to_uint8
+from jdvae.figures.common import PanelFigure, finish_figure, panel_grid, model_inputs, show_image, to_uint8
 
 
 @torch.inference_mode()
@@ -25,13 +25,13 @@ def sample_grid(model, n: int = 16, y: torch.Tensor | None = None, seed: int = 0
     images = to_uint8(model.sample(n, y, generator=gen))  # a CPU generator works for any device
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
-    fig, axes = _grid(rows, cols, f"samples from the prior ({model.cfg.name})")
+    fig, axes = panel_grid(rows, cols, f"samples from the prior ({model.cfg.name})")
     for i, ax in enumerate(axes.flat):
         if i < n:
-            _show(ax, images[i])
+            show_image(ax, images[i])
         else:
             ax.set_visible(False)
-    return _finish(fig, out)
+    return finish_figure(fig, out)
 
 
 def read_metrics(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -68,7 +68,7 @@ def training_curves(run_dirs: Iterable[str | os.PathLike] | Mapping[str, str | o
         ax.set_xlabel("epoch")
         ax.set_title(key, fontsize=9)
     axes[-1].legend(fontsize=6)
-    return _finish(fig, out)
+    return finish_figure(fig, out)
 
 
 # ----------------------------------------------------------------- learning curves (jdvae curve)
@@ -95,7 +95,7 @@ def learning_curves(rows: Sequence[Mapping], out=None) -> Figure:
         ax.set_xlabel("training step", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7)
-    return _finish(fig, out)
+    return finish_figure(fig, out)
 
 
 @torch.inference_mode()
@@ -117,7 +117,7 @@ def snapshot_swaps(run: str | os.PathLike, n_pairs: int = 4, n_test: int = 200, 
     has = test.labels[:, test.label_names.index("glasses")] == 1
     g_rows, w_rows = np.flatnonzero(has)[:n_pairs], np.flatnonzero(~has)[:n_pairs]
     model = build_model(cfg.model).eval()
-    fig, axes = _grid(len(snaps), 4 * len(g_rows), title=f"{run.name}: additions and removals during training")
+    fig, axes = panel_grid(len(snaps), 4 * len(g_rows), title=f"{run.name}: additions and removals during training")
     for i, snap in enumerate(snaps):
         load_weights(model, snap)
         x_g, y_g = model_inputs(model, cfg, test, g_rows)
@@ -128,6 +128,6 @@ def snapshot_swaps(run: str | os.PathLike, n_pairs: int = 4, n_test: int = 200, 
             cells = ((test.images[w_rows[j]], "I_w"), (test.images[g_rows[j]], "I_g"), (added[j], "+ glasses"),
                      (removed[j], "− glasses"))
             for c, (image, title) in enumerate(cells):
-                _show(axes[i, 4 * j + c], image, title if i == 0 else None,
+                show_image(axes[i, 4 * j + c], image, title if i == 0 else None,
                       f"step {step}" if j == 0 and c == 0 else None)
-    return _finish(fig, out)
+    return finish_figure(fig, out)

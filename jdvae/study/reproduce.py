@@ -30,7 +30,8 @@ from jdvae.study.scheduler import GpuPool, side_by_side, visible_gpus
 from jdvae.io import check_writable
 from jdvae.study.progress import ENV as PROGRESS_ENV
 from jdvae.study.threads import ENV as THREADS_ENV, shares, write_share
-from jdvae.vae.train import resolve_device, result_differences
+from jdvae.machine import resolve_device
+from jdvae.vae.train import result_differences
 from jdvae.study.committed import compare_with_committed
 from jdvae.study.watch import StudyWatch, fmt_duration
 

@@ -18,11 +18,10 @@ from typing import Any, Iterable
 from jdvae.vae import checkpoint as ckpt
 from jdvae.errors import JdvaeError
 from jdvae.evaluate.judge.store import CONFIG_FILE, STUDY_SEEDS, WEIGHTS_FILE, judge_differences, judge_folder
-from jdvae.io import atomic_write_json
+from jdvae.io import atomic_write_json, sha256
 from jdvae.machine import cpu_model, git_commit
 from jdvae.study.plan import PROJECT_ROOT as ROOT, make_config, name_of, run_name, study
 from jdvae.vae.train import result_differences
-from jdvae.evaluate.imagenet import sha256
 
 MANIFEST = "manifest.json"
 RUN_FILES = (ckpt.CONFIG, ckpt.WEIGHTS, ckpt.METRICS, ckpt.DONE)

@@ -1,4 +1,4 @@
-"""The five conditional dependency structures as data (REPRODUCTION.md section 2).
+"""The five conditional dependency structures as data (paper section 2, Fig. 1).
 
 One `Structure` row says where y and u enter the graph; `jdvae.vae.model.JDVAE` builds every
 model from its row with plain conditionals, so nothing is written twice.

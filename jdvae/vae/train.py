@@ -22,6 +22,7 @@ from jdvae.config import RunConfig, diff
 from jdvae.data.tensors import to_model_input
 from jdvae.errors import JdvaeError
 from jdvae.vae.levers import SYNC_EVERY, TermLog, adam, compiled, resolve as resolve_levers
+from jdvae.machine import resolve_device
 from jdvae.io import atomic_write_json, atomic_write_text, check_writable
 from jdvae.report.stats import balanced_accuracy
 from jdvae.vae.losses import loss_for, reconstruction
@@ -35,17 +36,6 @@ IGNORED_ON_RESUME = ("train.threads", "train.checkpoint_minutes")  # do not chan
 def result_differences(stored: RunConfig, asked: RunConfig) -> list[str]:
     """The fields ("field: stored != asked") where two run configs differ in what changes a run's result."""
     return [d for d in diff(stored, asked) if d.split(":")[0] not in IGNORED_ON_RESUME]
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is a JdvaeError."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise JdvaeError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise JdvaeError(f"unknown device {device!r}; use auto, cpu or cuda")
-    return torch.device(device)
 
 
 def steps_per_epoch(n_images: int, batch_size: int, world: int = 1) -> int:

@@ -20,7 +20,7 @@ CONFIG_FILE, WEIGHTS_FILE = "judge_config.json", "judge.safetensors"
 
 
 # A study reads every swap with two judges that differ only in their seed; their disagreement is part of
-# every interval (stats.py). Judge seed s lives in RUNS/judge (s = 0) or RUNS/judge-s{s}.
+# every interval (report/stats.py). Judge seed s lives in RUNS/judge (s = 0) or RUNS/judge-s{s}.
 STUDY_SEEDS = (0, 1)
 
 

@@ -5,7 +5,7 @@ The paper profile uses ResNet-50, the CPU profiles ResNet-18 (quick: without the
 max-pool at 32 px). The judge learns every label of the study (fully supervised) from real
 images, a share of them blurred as VAE reconstructions are and, on SynthFaces, a share with
 the label faded so that every judge learns the same boundary between faint and absent
-(judge_inputs.py); never from a model output; it is selected on validation balanced accuracy. On SynthFaces a feature
+(inputs.py); never from a model output; it is selected on validation balanced accuracy. On SynthFaces a feature
 head reads the glasses features (frame shape, colour, lens tint) to check swaps against I_g.
 ImageNet weights come through torchvision's weights API (jdvae.evaluate.imagenet) when available.
 Training is a pure function of the config: its own seeded generator and thread count.

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from jdvae.errors import JdvaeError
-from jdvae.vae.schedules import LR_SCHEDULES
 
 MODELS = ("PA1", "PA2", "M2", "CCVAE2", "CCVAE")
 LABELS = ("glasses", "beard")
@@ -25,6 +24,7 @@ SOURCES = ("synthfaces", "celeba", "folder")  # folder: your own images, DIR/lab
 IMAGE_SIZES = (32, 64, 128)
 ADAIN_STYLES = ("sample", "mean")
 PRECISIONS = ("auto", "fp32", "bf16")  # train.precision; what each means on a device: jdvae/vae/precision.py
+LR_SCHEDULES = ("step", "cosine")  # train.lr_schedule: jdvae/vae/schedules.py
 LEVERS = ("device_data", "lazy_sync", "fused_adam", "graphs")  # train.levers: auto, none or a '+'-joined subset
 
 

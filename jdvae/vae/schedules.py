@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import math
 
-LR_SCHEDULES = ("step", "cosine")
-
 
 def step_drop(step: int, total: int, peak: float, drop_at: float) -> float:
     """`peak`, divided by 10 once `drop_at` of the steps are done (the authors' training script)."""

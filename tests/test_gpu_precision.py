@@ -85,7 +85,7 @@ def test_bench_says_which_precision_it_chose(capsys):
     assert "precision fp32 (train.precision=auto: auto: CPU has no amx_bf16)" in to_markdown(results)
 
 
-def test_jdvae_bench_prints_the_precision_it_chose(tmp_path, capsys):
+def test_jdvae_bench_prints_the_precision_it_chose(tmp_path, capsys, trains):
     from jdvae.cli import main
     assert main(["bench", "--device", "cpu", "--sizes", "smoke", "--rounds", "1", "--threads", "1",
                  "--out", str(tmp_path / "b")]) == 0

@@ -25,7 +25,7 @@ def weights(run):
     return load_file(str(run / "model.safetensors"))
 
 
-def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, trains):
     cfg = smoke(**{"train.epochs": 2})  # 4 steps per epoch, 8 in all
     train(cfg, tmp_path / "a", progress=False)
     train(cfg, tmp_path / "b", progress=False, stop_after=3)  # stops mid-epoch
@@ -39,7 +39,7 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
         assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2"]
 
 
-def test_ema_run_resumes_exactly_and_saves_the_average(tmp_path):
+def test_ema_run_resumes_exactly_and_saves_the_average(tmp_path, trains):
     cfg = smoke(**{"train.epochs": 2, "train.ema": 0.9, "train.lr_schedule": "cosine", "train.warmup": 0.25})
     train(cfg, tmp_path / "a", progress=False)
     train(cfg, tmp_path / "b", progress=False, stop_after=5)
@@ -52,7 +52,7 @@ def test_ema_run_resumes_exactly_and_saves_the_average(tmp_path):
     assert all(torch.equal(ema[k], wa[k]) for k in wa)
 
 
-def test_more_steps_than_the_epochs_allow_says_where_the_run_stops(tmp_path, capsys):
+def test_more_steps_than_the_epochs_allow_says_where_the_run_stops(tmp_path, capsys, trains):
     train(smoke(**{"train.epochs": 1, "train.max_steps": 10}), tmp_path / "r", progress=False)  # 4 steps per epoch
     assert "train.max_steps=10 is more than train.epochs=1 allow (4 steps of 4); the run stops at 4" in capsys.readouterr().out
     assert json.loads((tmp_path / "r" / "done.json").read_text())["steps"] == 4
@@ -69,7 +69,7 @@ def test_lr_schedules_at_their_boundaries():
     assert train_module.learning_rate(100, 100, cos) == pytest.approx(0.0)
 
 
-def test_loss_falls_when_overfitting_64_images(tmp_path):
+def test_loss_falls_when_overfitting_64_images(tmp_path, trains):
     cfg = smoke(**{"data.n_train": 64, "train.epochs": 60, "train.lr": 2e-3,
                    "train.lr_drop_at": 1.0, "data.supervision": 1.0})
     train(cfg, tmp_path / "r", progress=False)
@@ -79,7 +79,7 @@ def test_loss_falls_when_overfitting_64_images(tmp_path):
     assert last < 0.5 * first
 
 
-def test_refuses_a_folder_with_another_config_or_an_unfinished_run(tmp_path):
+def test_refuses_a_folder_with_another_config_or_an_unfinished_run(tmp_path, trains):
     cfg = smoke()
     train(cfg, tmp_path / "r", progress=False, stop_after=2)
     with pytest.raises(JdvaeError, match="another config.*train.seed"):
@@ -88,7 +88,7 @@ def test_refuses_a_folder_with_another_config_or_an_unfinished_run(tmp_path):
         train(cfg, tmp_path / "r", progress=False)
 
 
-def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, trains):
     cfg = smoke(**{"train.epochs": 2})
     train(cfg, tmp_path / "r", progress=False, stop_after=4)  # one full epoch, checkpointed
     before = (tmp_path / "r" / "state.pt").read_bytes()
@@ -110,7 +110,7 @@ def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("labels", ["glasses", "glasses,beard"])
 @pytest.mark.parametrize("model", ["PA1", "PA2", "M2", "CCVAE2", "CCVAE"])
-def test_cli_smoke_trains_every_model(model, labels, tmp_path):
+def test_cli_smoke_trains_every_model(model, labels, tmp_path, trains):
     from jdvae.cli import main
     out = tmp_path / "run"
     assert main(["train", "--model", model, "--profile", "smoke", "--labels", labels, "--out", str(out), "--quiet",
@@ -118,7 +118,7 @@ def test_cli_smoke_trains_every_model(model, labels, tmp_path):
     assert (out / "done.json").exists() and (out / "model.safetensors").exists()
 
 
-def test_torchrun_two_cpu_processes(tmp_path):
+def test_torchrun_two_cpu_processes(tmp_path, launches):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
@@ -129,7 +129,7 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert (out / "done.json").exists()
 
 
-def test_compiled_training_step_runs(tmp_path):
+def test_compiled_training_step_runs(tmp_path, trains):
     cfg = smoke(**{"train.compile": True, "train.max_steps": 2})
     train(cfg, tmp_path / "c", progress=False)
     assert (tmp_path / "c" / "done.json").exists()

@@ -58,7 +58,7 @@ def _pixels(png: bytes) -> np.ndarray:
 
 
 @pytest.fixture(params=["tiny run", "shipped PA1"])
-def lab(request, tmp_path):
+def lab(request, tmp_path, trains, launches):
     """A JupyterLab server on a free localhost port, serving a folder with the explorer notebook and either a tiny
     PA1 run trained here or no run at all, so that the notebook opens on the shipped quick PA1 (pretrained/quick)."""
     if CHROMIUM is None:

@@ -220,9 +220,8 @@ def test_synth_refuses_a_folder_in_use_and_bad_counts(tmp_path, capsys):
     assert len(err) == 2 and "not an empty folder" in err[0] and "three positive counts" in err[1]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("kaggle", [False, True], ids=["official", "Kaggle"])
-def test_reproduce_smoke_runs_to_the_end_on_celeba(tmp_path, kaggle):
+def test_reproduce_smoke_runs_to_the_end_on_celeba(tmp_path, kaggle, launches):
     """`jdvae reproduce --profile smoke --data celeba` through the notebooks on a SynthFaces tree in each layout."""
     write_celeba_tree(tmp_path / "data", {"train": 36, "val": 12, "test": 12}, kaggle=kaggle)
     runs, figures = tmp_path / "runs", tmp_path / "figures"

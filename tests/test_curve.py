@@ -12,7 +12,7 @@ from jdvae.study.plan import make_config
 
 
 @pytest.fixture
-def judge_dir(tmp_path, monkeypatch):
+def judge_dir(tmp_path, monkeypatch, trains):
     monkeypatch.setenv("JDVAE_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     train_judge(judge_config("smoke", max_images=64, batch_size=32), tmp_path / "judge", progress=False)
@@ -29,7 +29,7 @@ def test_total_steps_follows_epochs_batch_world_and_max_steps():
     assert total_steps(make_config("PA1", "smoke", overrides={"train.epochs": 3}), 100) == 3 * (100 // 32)
 
 
-def test_curve_command_snapshots_scores_and_draws(tmp_path, judge_dir, capsys):
+def test_curve_command_snapshots_scores_and_draws(tmp_path, judge_dir, capsys, trains):
     out = tmp_path / "curves"
     argv = ["curve", "--model", "PA1,CCVAE2", "--profile", "smoke", "--every", "3", "--set", "train.max_steps=5",
             "--out", str(out), "--judge", str(judge_dir), "--n-images", "64", "--quiet"]

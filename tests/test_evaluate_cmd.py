@@ -19,7 +19,7 @@ def test_row_names_label_the_ablations():
     assert row_name(override(cfg, **{"model.tokens": False})) == "PA1 (no tokens)"
 
 
-def test_evaluate_smoke_runs_writes_table_metrics_and_a_row_per_model(tmp_path, monkeypatch):
+def test_evaluate_smoke_runs_writes_table_metrics_and_a_row_per_model(tmp_path, monkeypatch, trains):
     import torch
     import torchvision
 

@@ -138,8 +138,7 @@ def test_synth_writes_a_labelled_folder_under_the_names_given(tmp_path, capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 3
 
 
-@pytest.mark.slow
-def test_reproduce_smoke_on_your_own_images_with_two_labels(tmp_path):
+def test_reproduce_smoke_on_your_own_images_with_two_labels(tmp_path, launches):
     """`jdvae reproduce --data folder` through the notebooks on a generated folder whose labels are smile and hat."""
     write_labelled_folder(tmp_path / "mine", {"train": 36, "val": 12, "test": 12}, ("smile", "hat"), size=32)
     runs, figures = tmp_path / "runs", tmp_path / "figures"

@@ -28,7 +28,7 @@ def _run(tmp_path, *args, timeout=900, **extra_env):
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tmp_path_factory, launches):
     """Every section once, as the GPU run has them (the two reproduce commands take most of its minutes)."""
     tmp = tmp_path_factory.mktemp("gpu_check")
     result, report = _run(tmp, "--faster-lr", "1e-3", timeout=1800)
@@ -95,14 +95,14 @@ def test_the_product_study_and_the_celeba_command_run_through_the_notebooks(tiny
     assert "--data celeba --celeba-root" in report["celeba"]["command"]
 
 
-def test_a_failing_section_fails_the_check_and_is_named(tmp_path):
+def test_a_failing_section_fails_the_check_and_is_named(tmp_path, launches):
     result, report = _run(tmp_path, "--sections", "tests", "--tests-k", "no_such_test")
     assert result.returncode == 1
     assert report["failed"] == ["tests"] and report["tests"]["passed"] == 0
     assert "FAILED: tests" in (tmp_path / "work" / "gpu.md").read_text()
 
 
-def test_a_section_past_its_deadline_is_killed_and_reported(tmp_path):
+def test_a_section_past_its_deadline_is_killed_and_reported(tmp_path, launches):
     # the tests section's deadline is a fifth of the budget; the stand-in test sleeps 90 s, whatever this machine's speed
     result, report = _run(tmp_path, "--sections", "tests", "--budget", "10", "--tests-k", "overrun_stand_in",
                           timeout=120, JDVAE_GPU_CHECK_OVERRUN="90")
@@ -112,7 +112,7 @@ def test_a_section_past_its_deadline_is_killed_and_reported(tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
-def test_cuda_without_a_gpu_is_one_line():
+def test_cuda_without_a_gpu_is_one_line(launches):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check"], capture_output=True, text=True,
                             timeout=120, cwd=ROOT, env=env)
@@ -138,8 +138,7 @@ def test_junit_and_verbose_readers(tmp_path):
         [("a", "passed", ""), ("b", "failed", "assert 1 == 2"), ("c", "skipped", "no GPU")]
 
 
-@pytest.mark.slow
-def test_every_cuda_test_passes_on_the_cpu(tmp_path):
+def test_every_cuda_test_passes_on_the_cpu(tmp_path, launches):
     """The CUDA tests' own code, run on the CPU, so that the GPU run fails only on what only a GPU shows."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "JDVAE_CUDA_TESTS_ON": "cpu"}
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "cuda",

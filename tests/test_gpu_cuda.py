@@ -91,7 +91,7 @@ def true_fp32():
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
 
 
-def test_a_run_saved_on_cuda_resumes_on_the_cpu_and_back(tmp_path, device, true_fp32):
+def test_a_run_saved_on_cuda_resumes_on_the_cpu_and_back(tmp_path, device, true_fp32, trains):
     from jdvae.vae.train import train
     cfg = tiny(**{"train.epochs": 3})  # 4 steps per epoch, 12 in all
     run = tmp_path / "run"
@@ -112,7 +112,7 @@ def test_a_run_saved_on_cuda_resumes_on_the_cpu_and_back(tmp_path, device, true_
     assert torch.isfinite(a).all() and (a - b).abs().max() < 1e-3
 
 
-def test_the_judge_and_the_evaluation_run_on_the_device(tmp_path, device, monkeypatch):
+def test_the_judge_and_the_evaluation_run_on_the_device(tmp_path, device, monkeypatch, trains):
     pytest.importorskip("lpips", reason="lpips missing: carry its wheel to this machine (make gpu-wheels)")
     from jdvae.evaluate.judge.model import judge_config
     from jdvae.evaluate.judge.store import load_judge
@@ -162,7 +162,7 @@ NCCL_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_torchrun_with_nccl_on_one_process(tmp_path, device):
+def test_torchrun_with_nccl_on_one_process(tmp_path, device, launches):
     script = tmp_path / "ddp_step.py"
     script.write_text(NCCL_SCRIPT)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),

@@ -185,7 +185,7 @@ def test_missing_judge_is_a_user_error(tmp_path):
         load_judge(tmp_path)
 
 
-def test_tiny_training_run_reports_accuracies_and_saves(tmp_path):
+def test_tiny_training_run_reports_accuracies_and_saves(tmp_path, trains):
     judge = train_judge(tiny(), tmp_path, progress=False)
     r = judge.report
     assert r["train_images"] == 64 and "from scratch" in r["init"] and "JDVAE_OFFLINE" in r["init"]
@@ -197,7 +197,7 @@ def test_tiny_training_run_reports_accuracies_and_saves(tmp_path):
         judge.prob(torch.zeros(1, 3, 32, 32), "hat")
 
 
-def test_a_fading_judge_trains_and_differs_from_a_plain_one(tmp_path):
+def test_a_fading_judge_trains_and_differs_from_a_plain_one(tmp_path, trains):
     plain = train_judge(tiny(fade_share=0.0), tmp_path / "plain", progress=False)
     faded = train_judge(tiny(), tmp_path / "fade", progress=False)  # every profile's judge fades
     with pytest.raises(JdvaeError, match="fade_share"):
@@ -208,7 +208,7 @@ def test_a_fading_judge_trains_and_differs_from_a_plain_one(tmp_path):
     assert plain.cfg.fade_share == 0.0 and load_judge(tmp_path / "fade").cfg.fade_share == 0.5
 
 
-def test_same_config_same_weights_whatever_the_callers_threads(tmp_path):
+def test_same_config_same_weights_whatever_the_callers_threads(tmp_path, trains):
     rng = torch.random.get_rng_state()
     weights = []
     for threads in (1, 2):

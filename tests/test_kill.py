@@ -43,7 +43,7 @@ def kill_when(proc: subprocess.Popen, out: Path, during_write: bool, after_step:
     return "at the end"
 
 
-def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path):
+def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path, trains, launches):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cfg = override(profile("smoke"), **{"train.threads": 1, "train.epochs": 3, "train.checkpoint_minutes": 0.0})
     train(cfg, tmp_path / "reference", progress=False)

@@ -28,7 +28,7 @@ def smoke_config(name, labels):
 
 
 @pytest.fixture(scope="session")
-def runs_dir(tmp_path_factory):
+def runs_dir(tmp_path_factory, trains):
     """Smoke runs laid out like runs/<profile>/: PA1, CCVAE2, M2 on glasses and PA1 on glasses+beard."""
     folder = tmp_path_factory.mktemp("runs")
     with pytest.MonkeyPatch.context() as mp:  # the same private cache as conftest's per-test fixture
@@ -176,7 +176,7 @@ def test_static_panel_writes_png(glasses_runs, tmp_path):
     ("04_fig3_multilabel", "fig3", []),
     ("05_explore", "explore_panel", ["-p", "model", "CCVAE2"]),
 ])
-def test_notebook_runs_headless(notebook, figure, extra, runs_dir, tmp_path):
+def test_notebook_runs_headless(notebook, figure, extra, runs_dir, tmp_path, launches):
     nb = ROOT / "notebooks" / f"{notebook}.ipynb"
     cells = json.loads(nb.read_text())["cells"]
     assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), "commit notebooks without outputs"

@@ -36,7 +36,7 @@ def cli(capsys, *argv):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, trains):
     """A finished smoke study (its eight seed-0 runs and the two judges), with one executed training notebook."""
     folder = tmp_path_factory.mktemp("study") / "runs"
     with pytest.MonkeyPatch.context() as mp:  # the same private cache as conftest's per-test fixture
@@ -156,7 +156,7 @@ def test_header_check_accepts_whole_weights_and_names_what_is_wrong(runs, tmp_pa
     assert weights_problem(tmp_path / "absent") == "missing"
 
 
-def test_figures_from_the_shipped_study_without_training(shipped, tmp_path):
+def test_figures_from_the_shipped_study_without_training(shipped, tmp_path, launches):
     before = {p: p.stat().st_mtime_ns for p in shipped.rglob("*")}
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
@@ -176,7 +176,7 @@ def test_figures_from_the_shipped_study_without_training(shipped, tmp_path):
     assert {Path(r["run"]).name for r in report["runs"]} == set(json.loads((shipped / "manifest.json").read_text())["runs"])
 
 
-def test_explorer_notebook_opens_on_the_shipped_run(shipped, tmp_path):
+def test_explorer_notebook_opens_on_the_shipped_run(shipped, tmp_path, launches):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = tmp_path / "out.ipynb"
     subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "05_explore.ipynb"), str(out),

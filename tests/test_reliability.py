@@ -27,7 +27,7 @@ def train_args(out, *extra):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, trains):
     out = tmp_path_factory.mktemp("rel") / "PA1"
     cfg = override(profile("smoke"), **{"train.threads": 1, "train.max_steps": 2})
     train(cfg, out, progress=False)
@@ -125,7 +125,7 @@ def test_notebook_parameter_of_wrong_type():
     check_parameters({"seed": 3, "lr": 1, "name": "PA1"}, {"seed": int, "lr": float, "name": str})
 
 
-def test_papermill_rejects_wrong_type_before_training(tmp_path):
+def test_papermill_rejects_wrong_type_before_training(tmp_path, launches):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "papermill", "notebooks/01_train.ipynb", str(tmp_path / "nb.ipynb"),
            "-p", "profile", "smoke", "-p", "seed", "abc", "-p", "out", str(out), "--no-progress-bar"]

@@ -13,7 +13,7 @@ OUTPUTS = ("table1.csv", "table1.md", "metrics.json", "claims.md", "fig2.png", "
            "data_samples.png", "explore_panel.png")
 
 
-def test_reproduce_smoke_survives_an_interruption(tmp_path):
+def test_reproduce_smoke_survives_an_interruption(tmp_path, launches):
     runs, figures = tmp_path / "runs", tmp_path / "figures"
     cmd = [sys.executable, "-m", "jdvae", "reproduce", "--profile", "smoke", "--runs", str(runs),
            "--figures", str(figures), "--set", "data.seed=1"]  # a study-wide override reaches every step

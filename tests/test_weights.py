@@ -66,7 +66,7 @@ def test_file_named_by_the_environment_comes_first(hub, tmp_path, monkeypatch):
     assert "does not exist" in weights.load_pretrained("resnet18", env=judge_module.WEIGHTS_ENV).reason
 
 
-def test_judge_starts_from_cached_weights_and_records_them(hub, tmp_path):
+def test_judge_starts_from_cached_weights_and_records_them(hub, tmp_path, trains):
     state, path = place_in_cache("resnet18")
     cfg = judge_config("smoke", max_images=32, batch_size=32, lr=0.0)  # lr 0: the trunk keeps the loaded weights
     judge = train_judge(cfg, tmp_path / "judge", progress=False)
@@ -76,7 +76,7 @@ def test_judge_starts_from_cached_weights_and_records_them(hub, tmp_path):
     assert saved["file"] == path.name and saved["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_judge_without_weights_trains_from_scratch_and_says_why(hub, tmp_path):
+def test_judge_without_weights_trains_from_scratch_and_says_why(hub, tmp_path, trains):
     judge = train_judge(judge_config("smoke", max_images=32, batch_size=32), None, progress=False)
     assert judge.report["init"].startswith("none: trained from scratch (cannot download")
     assert judge.report["weights"]["file"] is None and hub

@@ -11,6 +11,7 @@ from jdvae.vae.checkpoint import load_run
 from jdvae.cli import main
 from jdvae.config import override, profile
 from jdvae.errors import JdvaeError
+from jdvae.study import notebooks
 from jdvae.study.plan import check_parameters
 from jdvae.vae.train import train
 
@@ -127,7 +128,7 @@ def test_notebook_parameter_of_wrong_type():
 
 def test_papermill_rejects_wrong_type_before_training(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "papermill", "notebooks/01_train.ipynb", str(tmp_path / "nb.ipynb"),
+    cmd = [sys.executable, "-m", "papermill", str(notebooks.FOLDER / notebooks.TRAIN), str(tmp_path / "nb.ipynb"),
            "-p", "profile", "smoke", "-p", "seed", "abc", "-p", "out", str(out), "--no-progress-bar"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                             cwd=os.path.dirname(os.path.dirname(__file__)))

@@ -3,7 +3,7 @@ import threading
 
 import torch
 
-from jdvae.study import reproduce as rep
+from jdvae.study import notebooks, reproduce as rep
 from jdvae.study.plan import make_config
 from jdvae.study.scheduler import CONTEXT_GIB, Gpu, GpuPool, gpu_jobs, job_memory_gib, side_by_side
 
@@ -59,9 +59,9 @@ def test_reproduce_on_cuda_runs_the_jobs_side_by_side_one_gpu_each(tmp_path, mon
     gpus = [Gpu("0", 8.0), Gpu("1", 8.0)]
     rep.reproduce("smoke", device="cuda", runs=tmp_path / "runs", figures=tmp_path / "figures", log=lambda line: None,
                   gpus=lambda: gpus)
-    trainings = [s for s in seen if s[0] in ("01_train.ipynb", "01_judge.ipynb")]
+    trainings = [s for s in seen if s[0] in (notebooks.TRAIN, notebooks.JUDGE)]
     assert len(trainings) == 10 and running[1] > 1  # eight trainings and the two judges, several at a time
     assert all(threads == 1 and share is None for _, threads, share, _, _ in trainings)
     assert sorted({gpu for *_, gpu, _ in trainings}) == ["0", "1"]
     expected = side_by_side("cuda", make_config("PA1", "smoke"), gpus=lambda: gpus)
-    assert [s[4] for s in seen if s[0] == "02_table1.ipynb"] == [expected]  # the evaluation side by side too
+    assert [s[4] for s in seen if s[0] == notebooks.TABLE] == [expected]  # the evaluation side by side too

@@ -173,3 +173,10 @@ def test_papermill_rejects_wrong_type_before_training(tmp_path):
     assert result.returncode != 0
     assert "parameter seed='abc' should be int" in result.stderr + result.stdout
     assert not out.exists()
+
+
+def test_no_notebook_writes_into_paper_figures_by_default():
+    """paper_figures/ holds the committed three-seed study: a notebook run on its defaults must not replace it."""
+    for name in notebooks.ALL:
+        out = notebooks.parameters(name)["out"]
+        assert out.startswith("runs/quick/") and "paper_figures" not in out, (name, out)

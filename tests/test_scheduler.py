@@ -65,3 +65,19 @@ def test_reproduce_on_cuda_runs_the_jobs_side_by_side_one_gpu_each(tmp_path, mon
     assert sorted({gpu for *_, gpu, _ in trainings}) == ["0", "1"]
     expected = side_by_side("cuda", make_config("PA1", "smoke"), gpus=lambda: gpus)
     assert [s[4] for s in seen if s[0] == notebooks.TABLE] == [expected]  # the evaluation side by side too
+
+
+def test_reproduce_draws_into_the_runs_folder_unless_told(tmp_path, monkeypatch):
+    """The figures go to RUNS/figures (runs/<profile>/figures by default), never to paper_figures/ unasked."""
+    from jdvae.cli import main
+
+    outs = []
+    monkeypatch.setattr(rep, "_execute", lambda job, *a, **k: outs.append(dict(job.parameters).get("out")) or 0.0)
+    monkeypatch.chdir(tmp_path)  # the default runs/smoke is relative to where the command runs
+    for argv, figures in [([], "runs/smoke/figures"), (["--runs", "elsewhere"], "elsewhere/figures"),
+                          (["--figures", "mine"], "mine")]:
+        outs.clear()
+        assert main(["reproduce", "--profile", "smoke", "--device", "cpu", "--jobs", "1", *argv]) == 0
+        drawn = [outs[0]] + outs[-4:]  # 00_data, then Table 1, Fig. 2, Fig. 3 and the explorer
+        assert drawn == [figures] * 5 and (tmp_path / figures).is_dir()
+    assert not (tmp_path / "paper_figures").exists()

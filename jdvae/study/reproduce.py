@@ -143,7 +143,7 @@ def check_reusable(runs: Path, configs: list[RunConfig], profile_name: str) -> N
             stale.append(f"{folder} ({'; '.join(judge_data[:3])})")
     if stale:
         raise JdvaeError(f"{len(stale)} folder(s) in {runs} were made with other settings (stored != asked), first "
-                         f"{stale[0]}; give this setting its own --runs and --figures, or delete them to retrain")
+                         f"{stale[0]}; give this setting its own --runs (its figures go to RUNS/figures), or delete them to retrain")
 
 
 def figure_jobs(runs: Path, figures: Path, device: str, profile_name: str, executed: Path,
@@ -197,11 +197,13 @@ def reproduce_pretrained(profile_name: str = "quick", pretrained: str | Path | N
 
 def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root: str | None = None,
               seeds: int = 1, device: str = "auto", runs: str | Path | None = None,
-              figures: str | Path = "paper_figures", jobs: int | None = None,
+              figures: str | Path | None = None, jobs: int | None = None,
               overrides: dict[str, Any] | None = None, log=None, from_shipped: bool = False,
               retrain_judges: bool = False, data_root: str | None = None,
               labels: str | tuple[str, ...] | None = None, gpus=visible_gpus) -> Path:
-    """Train what is missing, evaluate, and draw every figure of the study; returns the figures folder.
+    """Train what is missing, evaluate, and draw every figure of the study into `figures` (default RUNS/figures;
+    RUNS: default runs/<profile>); returns the figures folder. paper_figures/, the committed three-seed study, is
+    written only when named (`make reproduce SEEDS=3` names it).
 
     `overrides` (dotted fields, as `--set`) reach every training and the judge's data; they are checked here,
     before any notebook runs, and a run folder or judge made with other settings is refused, never reused.
@@ -215,7 +217,7 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
                     labels=labels)
     labels = widest(configs).data.labels  # the study's, in its order
     runs = Path(runs or Path("runs") / profile_name)
-    figures = Path(figures)
+    figures = Path(figures or runs / "figures")
     check_writable(runs)
     check_writable(figures)
     check_reusable(runs, configs, profile_name)

@@ -46,7 +46,7 @@ def glasses_runs(runs_dir):
 
 @pytest.fixture(scope="session")
 def two_label(runs_dir):
-    return plots.load_one(runs_dir, "PA1", "glasses+beard", seed=0)
+    return plots.load_one(runs_dir, "PA1", "glasses,beard", seed=0)
 
 
 def grid_shape(fig):

@@ -71,8 +71,14 @@ def test_reproduce_draws_into_the_runs_folder_unless_told(tmp_path, monkeypatch)
     """The figures go to RUNS/figures (runs/<profile>/figures by default), never to paper_figures/ unasked."""
     from jdvae.cli import main
 
-    outs = []
-    monkeypatch.setattr(rep, "_execute", lambda job, *a, **k: outs.append(dict(job.parameters).get("out")) or 0.0)
+    outs, labels = [], set()
+
+    def fake_execute(job, *args, **kwargs):
+        outs.append(dict(job.parameters).get("out"))
+        labels.add(dict(job.parameters).get("labels"))
+        return 0.0
+
+    monkeypatch.setattr(rep, "_execute", fake_execute)
     monkeypatch.chdir(tmp_path)  # the default runs/smoke is relative to where the command runs
     for argv, figures in [([], "runs/smoke/figures"), (["--runs", "elsewhere"], "elsewhere/figures"),
                           (["--figures", "mine"], "mine")]:
@@ -81,3 +87,4 @@ def test_reproduce_draws_into_the_runs_folder_unless_told(tmp_path, monkeypatch)
         drawn = [outs[0]] + outs[-4:]  # 00_data, then Table 1, Fig. 2, Fig. 3 and the explorer
         assert drawn == [figures] * 5 and (tmp_path / figures).is_dir()
     assert not (tmp_path / "paper_figures").exists()
+    assert labels == {None, "glasses", "glasses,beard"}  # the notebooks' one spelling, Fig. 3's included

@@ -159,7 +159,7 @@ def figure_jobs(runs: Path, figures: Path, device: str, profile_name: str, execu
             Job("Fig. 2 swaps", notebooks.FIG2, params + (("label", labels[0]),), executed / notebooks.FIG2)]
     if len(labels) > 1:
         jobs.append(Job(f"Fig. 3 {labels[0]} and {labels[1]}", notebooks.FIG3,
-                        params + (("labels", "+".join(labels)),), executed / notebooks.FIG3))
+                        params + (("labels", ",".join(labels)),), executed / notebooks.FIG3))
     return jobs + [Job("explorer panel", notebooks.EXPLORE, params + (("labels", labels[0]),),
                        executed / notebooks.EXPLORE)]
 

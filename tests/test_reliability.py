@@ -185,3 +185,10 @@ def test_the_notebooks_agree_on_their_defaults():
     assert {values["device"] for values in defaults.values() if "device" in values} == {"auto"}
     assert sum("device" in values for values in defaults.values()) == len(notebooks.ALL) - 1  # all but 00_data
     assert defaults[notebooks.FIG3]["labels"] == "glasses,beard"
+
+
+def test_the_explorer_text_says_what_to_look_for_not_one_seeds_reading():
+    """Which u component does what changes with the seed: the text names none (no u_glasses[4] ...)."""
+    cells = json.loads((notebooks.FOLDER / notebooks.EXPLORE).read_text())["cells"]
+    text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert "What to look for" in text and not re.search(r"u_\w+\[\d+\]|z\[\d+\]", text)

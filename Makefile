@@ -7,6 +7,9 @@ STAMP := $(VENV)/.jdvae-installed
 PROFILE ?= quick
 # training seeds of `make reproduce`; paper_figures/ holds the quick study with SEEDS=3
 SEEDS ?= 1
+# where `make reproduce` writes tables and figures: paper_figures/ (the committed study) for PROFILE=quick SEEDS=3,
+# else jdvae's default, runs/$(PROFILE)/figures; FIGURES=DIR writes them to DIR
+FIGURES ?= $(if $(and $(filter quick,$(PROFILE)),$(filter 3,$(SEEDS))),paper_figures)
 PYTEST_ARGS ?=
 
 .PHONY: test reproduce figures venv clean-venv browser gpu-check gpu-wheels
@@ -30,7 +33,7 @@ test: $(STAMP) browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 reproduce: $(STAMP)
-	$(VENV)/bin/jdvae reproduce --profile $(PROFILE) --seeds $(SEEDS)
+	$(VENV)/bin/jdvae reproduce --profile $(PROFILE) --seeds $(SEEDS)$(if $(FIGURES), --figures $(FIGURES))
 
 # No training: check the shipped seed-0 study in pretrained/$(PROFILE)/ against its SHA-256 manifest, write
 # Table 1, claims.md, Fig. 2, Fig. 3 and the explorer panel from it into runs/$(PROFILE)-pretrained/figures/

@@ -1,4 +1,4 @@
-"""JupyterLab end to end: run notebooks/05_explore.ipynb in headless Chromium, move a u slider, see the image change.
+"""JupyterLab end to end: run notebooks/06_explore.ipynb in headless Chromium, move a u slider, see the image change.
 
 Needs the Debian package `chromium` (/usr/bin/chromium) and the Python package `playwright`
 (its own browser downloads are not used); skipped with the reason when either is absent.
@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from jdvae.figures import paper as plots
+from jdvae.study import notebooks
 from jdvae.study import shipped as pretrained
 from jdvae.config import override, profile
 from jdvae.data.splits import load_split
@@ -81,7 +82,7 @@ def lab(request, tmp_path, trains, launches):
             pytest.skip("no shipped quick study in pretrained/quick (`jdvae ship` writes it)")
         runs.mkdir(parents=True)  # empty: the notebook must fall back to the shipped run, training nothing
         params = {"profile": "quick", "index": -1}
-    nb = load_notebook_node(str(ROOT / "notebooks" / "05_explore.ipynb"))
+    nb = load_notebook_node(str(notebooks.FOLDER / notebooks.EXPLORE))
     nb = parameterize_notebook(nb, {"runs": str(runs), "model": "PA1", "out": str(root / "figs"), **params})
     nbformat.write(nb, root / "explore.ipynb")
 

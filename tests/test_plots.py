@@ -13,6 +13,7 @@ from jdvae.figures import paper as plots
 from jdvae.figures import training as training_plots
 from jdvae.figures import explorer as widgets
 from jdvae.figures.common import save_figure
+from jdvae.study import notebooks
 from jdvae.config import override, profile
 from jdvae.data.splits import counterfactual_images, load_split
 from jdvae.errors import JdvaeError
@@ -45,7 +46,7 @@ def glasses_runs(runs_dir):
 
 @pytest.fixture(scope="session")
 def two_label(runs_dir):
-    return plots.load_one(runs_dir, "PA1", "glasses+beard", seed=0)
+    return plots.load_one(runs_dir, "PA1", "glasses,beard", seed=0)
 
 
 def grid_shape(fig):
@@ -172,12 +173,12 @@ def test_static_panel_writes_png(glasses_runs, tmp_path):
 
 
 @pytest.mark.parametrize("notebook, figure, extra", [
-    ("03_fig2_swaps", "fig2", []),
-    ("04_fig3_multilabel", "fig3", []),
-    ("05_explore", "explore_panel", ["-p", "model", "CCVAE2"]),
+    (notebooks.FIG2, "fig2", []),
+    (notebooks.FIG3, "fig3", []),
+    (notebooks.EXPLORE, "explore_panel", ["-p", "model", "CCVAE2"]),
 ])
 def test_notebook_runs_headless(notebook, figure, extra, runs_dir, tmp_path, launches):
-    nb = ROOT / "notebooks" / f"{notebook}.ipynb"
+    nb = notebooks.FOLDER / notebook
     cells = json.loads(nb.read_text())["cells"]
     assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), "commit notebooks without outputs"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

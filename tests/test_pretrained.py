@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from jdvae import machine
-from jdvae.study import committed as committed_study, shipped as pretrained
+from jdvae.study import committed as committed_study, notebooks, shipped as pretrained
 from jdvae.vae.checkpoint import load_run, read_config, weights_problem
 from jdvae.cli import main
 from jdvae.errors import JdvaeError
@@ -37,7 +37,8 @@ def cli(capsys, *argv):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, trains):
-    """A finished smoke study (its eight seed-0 runs and the two judges), with one executed training notebook."""
+    """A finished smoke study (its eight seed-0 runs and the two judges), with two executed training notebooks:
+    one under the name a study gives it now, one under the name earlier studies gave it (01_train_{run})."""
     folder = tmp_path_factory.mktemp("study") / "runs"
     with pytest.MonkeyPatch.context() as mp:  # the same private cache as conftest's per-test fixture
         mp.setenv("JDVAE_CACHE", str(tmp_path_factory.getbasetemp() / "jdvae-cache"))
@@ -47,8 +48,10 @@ def runs(tmp_path_factory, trains):
         for seed in STUDY_SEEDS:
             ensure_judge(judge_config("smoke", configs[0].data, seed=seed), folder / judge_folder(seed), progress=False)
     (folder / "notebooks").mkdir()
-    (folder / "notebooks" / "01_train_PA1-glasses-s0.ipynb").write_text(
-        json.dumps({"metadata": {"papermill": {"duration": 12.5}}, "cells": []}))
+    for file, seconds in ((notebooks.executed_training("PA2-glasses-s0"), 7.5),
+                          ("01_train_PA1-glasses-s0.ipynb", 12.5)):
+        executed = {"metadata": {"papermill": {"duration": seconds}}, "cells": []}
+        (folder / "notebooks" / file).write_text(json.dumps(executed))
     return folder
 
 
@@ -78,7 +81,8 @@ def test_ship_copies_weights_configs_metrics_and_judge_with_a_manifest(runs, shi
     assert manifest["jdvae_commit"] == machine.git_commit() != ""
     assert manifest["cpu"] == machine.cpu_model() and manifest["torch"]
     wall = manifest["wall_seconds"]
-    assert wall["PA1-glasses-s0"]["seconds"] == 12.5 and "papermill" in wall["PA1-glasses-s0"]["source"]
+    assert wall["PA1-glasses-s0"]["seconds"] == 12.5 and "01_train_PA1-glasses-s0" in wall["PA1-glasses-s0"]["source"]
+    assert wall["PA2-glasses-s0"]["seconds"] == 7.5 and "02_train_PA2-glasses-s0" in wall["PA2-glasses-s0"]["source"]
     assert wall["M2-glasses-s0"]["seconds"] > 0 and "metrics.csv" in wall["M2-glasses-s0"]["source"]
     assert wall["judge"]["seconds"] > 0 and wall["judge-s1"]["seconds"] > 0
     assert pretrained.verify(shipped) == manifest
@@ -171,7 +175,7 @@ def test_figures_from_the_shipped_study_without_training(shipped, tmp_path, laun
     assert "holds no seed-0 run of these settings" in result.stdout  # paper_figures/ is the quick study, not smoke
     assert {p: p.stat().st_mtime_ns for p in shipped.rglob("*")} == before  # nothing written into it
     assert sorted(p.name for p in (tmp_path / "executed" / "notebooks").glob("*.ipynb")) == \
-        ["02_table1.ipynb", "03_fig2_swaps.ipynb", "04_fig3_multilabel.ipynb", "05_explore.ipynb"]
+        [notebooks.TABLE, notebooks.FIG2, notebooks.FIG3, notebooks.EXPLORE]
     report = json.loads((tmp_path / "figs" / "metrics.json").read_text())
     assert {Path(r["run"]).name for r in report["runs"]} == set(json.loads((shipped / "manifest.json").read_text())["runs"])
 
@@ -179,7 +183,7 @@ def test_figures_from_the_shipped_study_without_training(shipped, tmp_path, laun
 def test_explorer_notebook_opens_on_the_shipped_run(shipped, tmp_path, launches):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = tmp_path / "out.ipynb"
-    subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "05_explore.ipynb"), str(out),
+    subprocess.run([sys.executable, "-m", "papermill", str(notebooks.FOLDER / notebooks.EXPLORE), str(out),
                     "-p", "runs", str(tmp_path / "no-runs"), "-p", "profile", "smoke", "-p", "pretrained",
                     str(shipped), "-p", "out", str(tmp_path / "figs"), "--no-progress-bar", "--log-level", "WARNING",
                     "--cwd", str(tmp_path)], check=True, env=env, timeout=300)

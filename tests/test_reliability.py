@@ -1,6 +1,8 @@
 """The bad-input catalogue of docs/reliability.md: one clear line, exit status 2, nothing lost."""
+import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from jdvae.vae.checkpoint import load_run
 from jdvae.cli import main
 from jdvae.config import override, profile
 from jdvae.errors import JdvaeError
+from jdvae.study import notebooks
 from jdvae.study.plan import check_parameters
 from jdvae.vae.train import train
 
@@ -117,20 +120,75 @@ def test_checkpoint_that_would_run_code_is_refused(trained, tmp_path, capsys):
     assert (run / "state.pt").read_bytes() == evil
 
 
-def test_notebook_parameter_of_wrong_type():
-    with pytest.raises(JdvaeError, match="parameter seed='3' should be int"):
-        check_parameters({"seed": "3"}, {"seed": int})
-    with pytest.raises(JdvaeError, match="should be bool"):
-        check_parameters({"adain": 1}, {"adain": bool})
-    check_parameters({"seed": 3, "lr": 1, "name": "PA1"}, {"seed": int, "lr": float, "name": str})
+def _notebook(folder, parameters: str):
+    """A notebook whose cell tagged `parameters` holds `parameters`, with a plain code cell after it."""
+    cells = [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": parameters, "outputs": []},
+             {"cell_type": "code", "metadata": {}, "source": "seed = 'not a parameter'", "outputs": []}]
+    path = folder / "nb.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    return path
+
+
+def test_notebook_parameter_types_come_from_the_defaults(tmp_path):
+    nb = _notebook(tmp_path, 'seed = 0  # a comment\nlr = 0.5\nadain = True\nname = "PA1"\nindex = -1\nextra = None\n')
+    assert notebooks.parameters(nb) == {"seed": 0, "lr": 0.5, "adain": True, "name": "PA1", "index": -1, "extra": None}
+    good = {"seed": 3, "lr": 1, "adain": False, "name": "M2", "index": 2, "extra": "anything"}
+    check_parameters(good, nb)
+    check_parameters({**good, "lr": 0.25, "extra": 3}, nb)
+    for name, value, message in [("seed", "3", "parameter seed='3' should be int, not str"),
+                                 ("seed", 2.0, "parameter seed=2.0 should be int, not float"),
+                                 ("seed", True, "parameter seed=True should be int, not bool"),
+                                 ("lr", "0.1", "parameter lr='0.1' should be float, not str"),
+                                 ("lr", False, "parameter lr=False should be float, not bool"),
+                                 ("adain", 1, "parameter adain=1 should be bool, not int"),
+                                 ("name", 3, "parameter name=3 should be str, not int")]:
+        with pytest.raises(JdvaeError, match=re.escape(message) + r"; pass it with papermill -p " + name):
+            check_parameters({**good, name: value}, nb)
+
+
+def test_a_parameters_cell_of_other_statements_is_refused(tmp_path):
+    for source, line in [("seed = 0\nlr = 1 / 2\n", 2), ("import os\n", 1), ("a = b = 1\n", 1), ("seed = \n", 1)]:
+        with pytest.raises(JdvaeError, match=f"parameters cell, line {line}: "):
+            notebooks.parameters(_notebook(tmp_path, source))
+
+
+def test_every_notebook_checks_the_parameters_it_declares():
+    names = {getattr(notebooks, c): c for c in ("DATA", "JUDGE", "TRAIN", "TABLE", "FIG2", "FIG3", "EXPLORE")}
+    assert sorted(names) == sorted(notebooks.ALL) == sorted(p.name for p in notebooks.FOLDER.glob("*.ipynb"))
+    for name, const in names.items():
+        defaults = notebooks.parameters(name)
+        assert "profile" in defaults, name
+        check_parameters(defaults, name)  # every default passes its own check
+        code = [c for c in json.loads((notebooks.FOLDER / name).read_text())["cells"] if c["cell_type"] == "code"]
+        calls = [line for c in code for line in "".join(c["source"]).splitlines() if "check_parameters(" in line]
+        assert calls == [f"check_parameters(globals(), notebooks.{const})"], name
 
 
 def test_papermill_rejects_wrong_type_before_training(tmp_path, launches):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "papermill", "notebooks/01_train.ipynb", str(tmp_path / "nb.ipynb"),
+    cmd = [sys.executable, "-m", "papermill", str(notebooks.FOLDER / notebooks.TRAIN), str(tmp_path / "nb.ipynb"),
            "-p", "profile", "smoke", "-p", "seed", "abc", "-p", "out", str(out), "--no-progress-bar"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                             cwd=os.path.dirname(os.path.dirname(__file__)))
     assert result.returncode != 0
     assert "parameter seed='abc' should be int" in result.stderr + result.stdout
     assert not out.exists()
+
+
+def test_the_notebooks_agree_on_their_defaults():
+    """No notebook writes into paper_figures/ (the committed three-seed study) on its defaults; labels are spelt
+    one way (comma-separated) and the device defaults to auto wherever a notebook takes them."""
+    defaults = {name: notebooks.parameters(name) for name in notebooks.ALL}
+    for name, values in defaults.items():
+        assert values["out"].startswith("runs/quick/") and "paper_figures" not in values["out"], name
+        assert "+" not in values.get("labels", "") + values.get("label", ""), name
+    assert {values["device"] for values in defaults.values() if "device" in values} == {"auto"}
+    assert sum("device" in values for values in defaults.values()) == len(notebooks.ALL) - 1  # all but 00_data
+    assert defaults[notebooks.FIG3]["labels"] == "glasses,beard"
+
+
+def test_the_explorer_text_says_what_to_look_for_not_one_seeds_reading():
+    """Which u component does what changes with the seed: the text names none (no u_glasses[4] ...)."""
+    cells = json.loads((notebooks.FOLDER / notebooks.EXPLORE).read_text())["cells"]
+    text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert "What to look for" in text and not re.search(r"u_\w+\[\d+\]|z\[\d+\]", text)

@@ -3,7 +3,7 @@ import threading
 
 import torch
 
-from jdvae.study import reproduce as rep
+from jdvae.study import notebooks, reproduce as rep
 from jdvae.study.plan import make_config
 from jdvae.study.scheduler import CONTEXT_GIB, Gpu, GpuPool, gpu_jobs, job_memory_gib, side_by_side
 
@@ -59,9 +59,32 @@ def test_reproduce_on_cuda_runs_the_jobs_side_by_side_one_gpu_each(tmp_path, mon
     gpus = [Gpu("0", 8.0), Gpu("1", 8.0)]
     rep.reproduce("smoke", device="cuda", runs=tmp_path / "runs", figures=tmp_path / "figures", log=lambda line: None,
                   gpus=lambda: gpus)
-    trainings = [s for s in seen if s[0] in ("01_train.ipynb", "01_judge.ipynb")]
+    trainings = [s for s in seen if s[0] in (notebooks.TRAIN, notebooks.JUDGE)]
     assert len(trainings) == 10 and running[1] > 1  # eight trainings and the two judges, several at a time
     assert all(threads == 1 and share is None for _, threads, share, _, _ in trainings)
     assert sorted({gpu for *_, gpu, _ in trainings}) == ["0", "1"]
     expected = side_by_side("cuda", make_config("PA1", "smoke"), gpus=lambda: gpus)
-    assert [s[4] for s in seen if s[0] == "02_table1.ipynb"] == [expected]  # the evaluation side by side too
+    assert [s[4] for s in seen if s[0] == notebooks.TABLE] == [expected]  # the evaluation side by side too
+
+
+def test_reproduce_draws_into_the_runs_folder_unless_told(tmp_path, monkeypatch):
+    """The figures go to RUNS/figures (runs/<profile>/figures by default), never to paper_figures/ unasked."""
+    from jdvae.cli import main
+
+    outs, labels = [], set()
+
+    def fake_execute(job, *args, **kwargs):
+        outs.append(dict(job.parameters).get("out"))
+        labels.add(dict(job.parameters).get("labels"))
+        return 0.0
+
+    monkeypatch.setattr(rep, "_execute", fake_execute)
+    monkeypatch.chdir(tmp_path)  # the default runs/smoke is relative to where the command runs
+    for argv, figures in [([], "runs/smoke/figures"), (["--runs", "elsewhere"], "elsewhere/figures"),
+                          (["--figures", "mine"], "mine")]:
+        outs.clear()
+        assert main(["reproduce", "--profile", "smoke", "--device", "cpu", "--jobs", "1", *argv]) == 0
+        drawn = [outs[0]] + outs[-4:]  # 00_data, then Table 1, Fig. 2, Fig. 3 and the explorer
+        assert drawn == [figures] * 5 and (tmp_path / figures).is_dir()
+    assert not (tmp_path / "paper_figures").exists()
+    assert labels == {None, "glasses", "glasses,beard"}  # the notebooks' one spelling, Fig. 3's included

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from jdvae.study import threads
+from jdvae.study import notebooks, threads
 from jdvae.study.reproduce import Job, _Shares
 
 
@@ -38,7 +38,7 @@ def test_shares_split_the_cores():
     assert threads.shares(2, 16) == 8
 
 
-def _job(name: str, notebook: str = "01_train.ipynb") -> Job:
+def _job(name: str, notebook: str = notebooks.TRAIN) -> Job:
     return Job(name, notebook, (("model", "PA1"),), Path(f"{name}.ipynb"))
 
 
@@ -77,7 +77,7 @@ def test_the_last_training_gets_both_cores_once_nothing_waits(tmp_path):
 
 
 def test_the_judge_keeps_its_fixed_thread_count(tmp_path):
-    judge, train = _job("judge", "01_judge.ipynb"), _job("t")
+    judge, train = _job("judge", notebooks.JUDGE), _job("t")
     sched = _Shares([judge, train], threads=1, cores=2, folder=tmp_path)
     assert sched.share_file(judge) is None
     assert sched.share_file(train) is not None

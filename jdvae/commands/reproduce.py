@@ -1,4 +1,4 @@
-"""`jdvae reproduce`: train what is missing, evaluate, and regenerate paper_figures/ through the notebooks."""
+"""`jdvae reproduce`: train what is missing, evaluate, and draw the tables and figures through the notebooks."""
 from __future__ import annotations
 
 import argparse
@@ -16,8 +16,9 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--runs", default=None, help="run folders (default runs/<profile>); with --pretrained, where the "
                                                 "executed notebooks go (default runs/<profile>-pretrained)")
-    p.add_argument("--figures", default=None, help="where tables and figures go (default paper_figures/; with "
-                                                   "--pretrained, RUNS/figures)")
+    p.add_argument("--figures", default=None, help="where tables and figures go (default RUNS/figures, i.e. "
+                                                   "runs/<profile>/figures; paper_figures/, the committed study, "
+                                                   "only when named, as `make reproduce SEEDS=3` does)")
     p.add_argument("--jobs", type=int, default=None, help="jobs side by side (default: one per core up to 2 on a CPU; on CUDA what GPU memory and cores allow)")
     p.add_argument("--pretrained", nargs="?", const="", default=None, metavar="DIR",
                    help="no training: verify the shipped study (default pretrained/<profile>) and draw Table 1, "
@@ -31,7 +32,7 @@ def register(sub) -> None:
                    help="train the study's two judges (seeds 0 and 1) from scratch instead of using the shipped ones, "
                         "which are used, SHA-256 verified, whenever their settings equal the study's")
     add_set_option(p, "override a config field of every training and of the judge's data, e.g. "
-                      "--set data.supervision=0.1 (give the new setting its own --runs and --figures)")
+                      "--set data.supervision=0.1 (give the new setting its own --runs; its figures go to RUNS/figures)")
     p.set_defaults(func=run)
 
 
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise JdvaeError(f"--seeds {args.seeds} must be at least 1")
     reproduce(args.profile, data=args.celeba_root and "celeba" or args.data,
               celeba_root=args.celeba_root, data_root=args.data_root, labels=args.labels,
-              seeds=args.seeds, device=args.device, runs=args.runs, figures=args.figures or "paper_figures",
+              seeds=args.seeds, device=args.device, runs=args.runs, figures=args.figures,
               jobs=args.jobs,
               overrides=parse_sets(args.set), from_shipped=args.from_shipped, retrain_judges=args.retrain_judges)
     return 0

@@ -30,7 +30,7 @@ FIG2_ORDER = ("PA1", "CCVAE2", "M2")  # the columns of the paper's Fig. 2, in it
 # ----------------------------------------------------------------- runs and files
 def run_name(model: str, labels: Sequence[str] | str = "glasses", seed: int = 0,
              adain: bool = True, tokens: bool = True) -> str:
-    """Run folder name under runs/<profile>/, e.g. PA1-glasses+beard-s0 (labels as a tuple or "glasses+beard")."""
+    """Run folder name under runs/<profile>/, e.g. PA1-glasses+beard-s0 (labels as a tuple or "glasses,beard")."""
     return study_runs.name_of(model, labels, seed, adain, tokens)
 
 

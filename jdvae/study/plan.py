@@ -10,6 +10,7 @@ from typing import Any, Iterable
 from jdvae.config import LABELS, MODEL_SETTINGS, RunConfig, field_type, override, profile, split_optional
 from jdvae.errors import JdvaeError
 from jdvae.io import PROJECT_ROOT
+from jdvae.study import notebooks
 
 
 # Fields each run of the study sets itself; a study-wide override may change any other.
@@ -138,19 +139,26 @@ def study(profile_name: str, seeds: int = 1, data: str | None = None, celeba_roo
     return runs
 
 
-def check_parameters(values: dict[str, Any], types: dict[str, type | tuple[type, ...]]) -> None:
-    """Refuse notebook parameters of the wrong type with one line naming the parameter and the fix."""
-    for name, expected in types.items():
-        value = values.get(name)
-        if isinstance(value, bool) and expected in (int, float):
-            ok = False
-        else:
-            ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
-        if not ok:
-            want = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
-            from jdvae.errors import JdvaeError
-            raise JdvaeError(f"notebook parameter {name}={value!r} should be {want}, not {type(value).__name__}; "
-                             f"pass it with papermill -p {name} <{want}> (-r for raw Python values)")
+def accepted_types(default: Any) -> tuple[type, ...] | None:
+    """The types a notebook parameter takes, from its default: an int takes int, a float int or float, a bool
+    bool, a str str (never a bool for a number); a None default takes anything (None)."""
+    if default is None:
+        return None
+    if isinstance(default, float):
+        return int, float
+    return (type(default),)
+
+
+def check_parameters(values: dict[str, Any], notebook: str | Path) -> None:
+    """Refuse notebook parameters of the wrong type with one line naming the parameter and the fix; each type is
+    its default's in the notebook's cell tagged `parameters` (notebooks.parameters), so it is declared once."""
+    for name, default in notebooks.parameters(notebook).items():
+        value, types = values.get(name), accepted_types(default)
+        if types is None or (isinstance(value, types) and not (isinstance(value, bool) and bool not in types)):
+            continue
+        want = types[-1].__name__
+        raise JdvaeError(f"notebook parameter {name}={value!r} should be {want}, not {type(value).__name__}; "
+                         f"pass it with papermill -p {name} <{want}> (-r for raw Python values)")
 
 
 def work_in_project_root() -> Path:

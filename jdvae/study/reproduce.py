@@ -1,11 +1,11 @@
 """`jdvae reproduce`: the whole study through the numbered notebooks, resumable at every step.
 
 Order: 00_data; then every training run of the study and its two judges unless the shipped ones serve
-(01_train and 01_judge, side by side as single-threaded jobs, the cheapest last: on a CPU one per core, up to
+(01_judge and 02_train, side by side as single-threaded jobs, the cheapest last: on a CPU one per core, up to
 two, and once no job waits the jobs still running share the freed cores, see jdvae/study/threads.py; on CUDA as many
-as the GPUs' memory and the cores allow, spread over the visible GPUs, see jdvae/study/scheduler.py); then 02_table1
-(evaluation and claims), 03 (Fig. 2),
-04 (Fig. 3) and 05 (explorer panel). A complete run is skipped, a partial one resumed.
+as the GPUs' memory and the cores allow, spread over the visible GPUs, see jdvae/study/scheduler.py); then 03_table1
+(evaluation and claims), 04 (Fig. 2), 05 (Fig. 3) and 06 (explorer panel); their names are in
+jdvae/study/notebooks.py. A complete run is skipped, a partial one resumed.
 Executed notebooks are written to RUNS/notebooks/.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from jdvae.vae import checkpoint as ckpt
 from jdvae.config import LABELS, RunConfig
 from jdvae.errors import JdvaeError
 from jdvae.evaluate.judge.store import STUDY_SEEDS, judge_differences, judge_folder
+from jdvae.study import notebooks
 from jdvae.study.plan import PROJECT_ROOT, format_overrides, run_name, study
 from jdvae.study.scheduler import GpuPool, side_by_side, visible_gpus
 from jdvae.io import check_writable
@@ -34,8 +35,6 @@ from jdvae.machine import resolve_device
 from jdvae.vae.train import result_differences
 from jdvae.study.committed import compare_with_committed
 from jdvae.study.watch import StudyWatch, fmt_duration
-
-NOTEBOOKS = PROJECT_ROOT / "notebooks"
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ def _execute(job: Job, threads: int | None, share_file: Path | None = None, prog
     """Run one notebook with papermill in a subprocess, its output in a log file beside the executed notebook;
     `gpu` becomes its CUDA_VISIBLE_DEVICES. A failure is a JdvaeError naming the job, its log file and the last
     line of its error."""
-    notebook = NOTEBOOKS / job.notebook
+    notebook = notebooks.FOLDER / job.notebook
     if not notebook.exists():
         raise JdvaeError(f"notebook {notebook} is missing; restore the notebooks/ folder from the repository")
     cmd = [sys.executable, "-m", "papermill", str(notebook), str(job.output), "--no-progress-bar", "--log-level", "ERROR"]
@@ -94,7 +93,7 @@ class _Shares:
         self.pool, self.follow = pool or GpuPool([]), follow
 
     def share_file(self, job: Job) -> Path | None:
-        if not self.threads or not self.follow or job.notebook != "01_train.ipynb":
+        if not self.threads or not self.follow or job.notebook != notebooks.TRAIN:
             return None
         return self.folder / f".{job.output.stem}.threads"
 
@@ -144,24 +143,25 @@ def check_reusable(runs: Path, configs: list[RunConfig], profile_name: str) -> N
             stale.append(f"{folder} ({'; '.join(judge_data[:3])})")
     if stale:
         raise JdvaeError(f"{len(stale)} folder(s) in {runs} were made with other settings (stored != asked), first "
-                         f"{stale[0]}; give this setting its own --runs and --figures, or delete them to retrain")
+                         f"{stale[0]}; give this setting its own --runs (its figures go to RUNS/figures), or delete them to retrain")
 
 
 def figure_jobs(runs: Path, figures: Path, device: str, profile_name: str, executed: Path,
                 labels: tuple[str, ...] = LABELS, workers: int | None = None) -> list[Job]:
-    """Notebooks 02-05 on the runs in `runs`: Table 1 and claims, Fig. 2, Fig. 3 (with two labels), the explorer
+    """Notebooks 03-06 on the runs in `runs`: Table 1 and claims, Fig. 2, Fig. 3 (with two labels), the explorer
     panel; Fig. 2 and the explorer show the study's first label.
 
     Table 1 evaluates the runs side by side (jdvae/study/scheduler.py: on a CPU one process per core, up to two; on CUDA
     what the GPU and the cores allow); the table is the same."""
     params = (("runs", str(runs)), ("out", str(figures)), ("device", device), ("profile", profile_name))
-    jobs = [Job("Table 1 and claims", "02_table1.ipynb", params + (("workers", workers or side_by_side(device)),), executed / "02_table1.ipynb"),
-            Job("Fig. 2 swaps", "03_fig2_swaps.ipynb", params + (("label", labels[0]),), executed / "03_fig2_swaps.ipynb")]
+    table = params + (("workers", workers or side_by_side(device)),)
+    jobs = [Job("Table 1 and claims", notebooks.TABLE, table, executed / notebooks.TABLE),
+            Job("Fig. 2 swaps", notebooks.FIG2, params + (("label", labels[0]),), executed / notebooks.FIG2)]
     if len(labels) > 1:
-        jobs.append(Job(f"Fig. 3 {labels[0]} and {labels[1]}", "04_fig3_multilabel.ipynb",
-                        params + (("labels", "+".join(labels)),), executed / "04_fig3_multilabel.ipynb"))
-    return jobs + [Job("explorer panel", "05_explore.ipynb", params + (("labels", labels[0]),),
-                       executed / "05_explore.ipynb")]
+        jobs.append(Job(f"Fig. 3 {labels[0]} and {labels[1]}", notebooks.FIG3,
+                        params + (("labels", ",".join(labels)),), executed / notebooks.FIG3))
+    return jobs + [Job("explorer panel", notebooks.EXPLORE, params + (("labels", labels[0]),),
+                       executed / notebooks.EXPLORE)]
 
 
 def reproduce_pretrained(profile_name: str = "quick", pretrained: str | Path | None = None,
@@ -197,11 +197,13 @@ def reproduce_pretrained(profile_name: str = "quick", pretrained: str | Path | N
 
 def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root: str | None = None,
               seeds: int = 1, device: str = "auto", runs: str | Path | None = None,
-              figures: str | Path = "paper_figures", jobs: int | None = None,
+              figures: str | Path | None = None, jobs: int | None = None,
               overrides: dict[str, Any] | None = None, log=None, from_shipped: bool = False,
               retrain_judges: bool = False, data_root: str | None = None,
               labels: str | tuple[str, ...] | None = None, gpus=visible_gpus) -> Path:
-    """Train what is missing, evaluate, and draw every figure of the study; returns the figures folder.
+    """Train what is missing, evaluate, and draw every figure of the study into `figures` (default RUNS/figures;
+    RUNS: default runs/<profile>); returns the figures folder. paper_figures/, the committed three-seed study, is
+    written only when named (`make reproduce SEEDS=3` names it).
 
     `overrides` (dotted fields, as `--set`) reach every training and the judge's data; they are checked here,
     before any notebook runs, and a run folder or judge made with other settings is refused, never reused.
@@ -215,7 +217,7 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
                     labels=labels)
     labels = widest(configs).data.labels  # the study's, in its order
     runs = Path(runs or Path("runs") / profile_name)
-    figures = Path(figures)
+    figures = Path(figures or runs / "figures")
     check_writable(runs)
     check_writable(figures)
     check_reusable(runs, configs, profile_name)
@@ -252,19 +254,19 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
         (watch.log if watch else log)(f"  done  {job.title:<32} {fmt_duration(seconds)}   (elapsed {fmt_duration(time.perf_counter() - t_start)})")
 
     study_labels = (("labels", ",".join(labels)),)
-    step(Job("data overview", "00_data.ipynb", common[:4] + study_labels + (("out", str(figures)),),
-             executed / "00_data.ipynb"))
+    step(Job("data overview", notebooks.DATA, common[:4] + study_labels + (("out", str(figures)),),
+             executed / notebooks.DATA))
 
     pending = []
     for cfg in configs:
         name = run_name(cfg)
         if ckpt.is_complete(runs / name) and not ckpt.weights_problem(runs / name / ckpt.WEIGHTS):
-            log(f"  skip  {name:<32} complete")  # damaged weights: 01_train's resume rewrites them from state.pt
+            log(f"  skip  {name:<32} complete")  # damaged weights: 02_train's resume rewrites them from state.pt
             continue
         params = (("model", cfg.model.name), ("labels", ",".join(cfg.data.labels)), ("seed", cfg.train.seed),
                   ("adain", cfg.model.adain), ("tokens", cfg.model.tokens), ("threads", threads or 0),
                   ("out", str(runs / name))) + common
-        pending.append(Job(f"train {name}", "01_train.ipynb", params, executed / f"01_train_{name}.ipynb"))
+        pending.append(Job(f"train {name}", notebooks.TRAIN, params, executed / notebooks.executed_training(name)))
     # Joy et al.'s CCVAE goes last: alone at the end it takes the freed core too (3 600-step study on 2 cores:
     # about 280 images/s beside another training, 345-405 alone on two threads; its metrics.csv)
     pending.sort(key=lambda job: dict(job.parameters)["model"] == "CCVAE")
@@ -272,10 +274,10 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
         folder = runs / judge_folder(seed)
         if judge_differences(folder, profile_name, widest(configs), seed) != []:
             # a judge is among the longest jobs: first in the queue, so it never runs alone after the trainings
-            pending.insert(0, Job(f"train {folder.name}", "01_judge.ipynb",
+            pending.insert(0, Job(f"train {folder.name}", notebooks.JUDGE,
                                   common + study_labels + (("seed", seed), ("out", str(folder)),
                                                            ("threads", threads or 0)),
-                                  executed / f"01_{folder.name}.ipynb"))
+                                  executed / notebooks.executed_judge(folder.name)))
     scheduler = _Shares(pending, threads, os.cpu_count() or 1, executed, pool, follow=not cuda)
     kinds = {job.title: dict(job.parameters).get("model", "judge") for job in pending}  # jobs of like cost
     watch = StudyWatch([job.title for job in pending], kinds, executed, jobs, log)

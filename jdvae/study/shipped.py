@@ -20,6 +20,7 @@ from jdvae.errors import JdvaeError
 from jdvae.evaluate.judge.store import CONFIG_FILE, STUDY_SEEDS, WEIGHTS_FILE, judge_differences, judge_folder
 from jdvae.io import atomic_write_json, sha256
 from jdvae.machine import cpu_model, git_commit
+from jdvae.study import notebooks
 from jdvae.study.plan import PROJECT_ROOT as ROOT, make_config, name_of, run_name, study
 from jdvae.vae.train import result_differences
 
@@ -59,11 +60,13 @@ def _metrics_seconds(metrics: Path, batch_size: int) -> float | None:
 
 
 def wall_seconds(runs: Path, name: str) -> dict[str, Any]:
-    """A job's wall time: its executed notebook's papermill duration, else what metrics.csv (or the judge) says."""
-    notebook = runs / "notebooks" / (f"01_{name}.ipynb" if name in JUDGES else f"01_train_{name}.ipynb")
-    seconds = _papermill_seconds(notebook)
-    if seconds is not None:
-        return {"seconds": round(seconds, 1), "source": f"papermill duration of {notebook.relative_to(runs)}"}
+    """A job's wall time: its executed notebook's papermill duration (under the name this study or an earlier one
+    gave it, notebooks.executed_names), else what metrics.csv (or the judge) says."""
+    for file in notebooks.executed_names(name, judge=name in JUDGES):
+        notebook = runs / "notebooks" / file
+        seconds = _papermill_seconds(notebook)
+        if seconds is not None:
+            return {"seconds": round(seconds, 1), "source": f"papermill duration of {notebook.relative_to(runs)}"}
     if name in JUDGES:
         report = json.loads((runs / name / JUDGE_FILES[0]).read_text()).get("report", {})
         seconds, source = report.get("train_seconds"), "judge report train_seconds (training only)"

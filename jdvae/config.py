@@ -218,9 +218,9 @@ PROFILES: dict[str, RunConfig] = {
         model=ModelConfig(image_size=32, width=0.125, z_dim=16, u_dim=4),
         train=TrainConfig(epochs=1, batch_size=32, checkpoint_minutes=1.0, precision="fp32"),
     ),
-    # The CPU default: SynthFaces 32 px (glasses stay legible), widths x 0.1875, batch 64, warm-up and cosine, an EMA
-    # of the weights; 4 000 validation and 4 000 test faces (about 1 200 pairs each). The step budget is compute, the
-    # same for every model, and it and the lr were chosen on validation pairs (docs/learning_curves.md).
+    # The CPU default: SynthFaces 32 px, widths x 0.1875, batch 64, warm-up and cosine, an EMA of the weights; 4 000
+    # validation and test faces (about 1 200 pairs each). Budget (compute, the same for every model) and lr chosen on
+    # validation pairs (docs/learning_curves.md). fp32: a bf16 study failed a gate fp32 passed (docs/benchmarks.md).
     "quick": RunConfig(profile="quick",
         data=DataConfig(image_size=32, n_train=20000, n_val=4000, n_test=4000),
         model=ModelConfig(image_size=32, width=0.1875),

@@ -88,6 +88,7 @@ def test_the_trainer_runs_its_forward_in_the_precision_of_the_config(tmp_path, m
         assert seen == [dtype, dtype], name
         row = (tmp_path / name / "metrics.csv").read_text().splitlines()
         assert "nan" not in row[1] and "inf" not in row[1]
+        assert json.loads((tmp_path / name / ckpt.DONE).read_text())["precision"] == name  # what the run ran in
 
 
 def test_profiles_keep_fp32_except_the_paper_profile():

@@ -259,7 +259,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
             t_ckpt = time.perf_counter()
     bar.close()
     if step >= total and rank == 0:
-        atomic_write_json(out / ckpt.DONE, {"steps": step, "epochs": cfg.train.epochs,
+        atomic_write_json(out / ckpt.DONE, {"steps": step, "epochs": cfg.train.epochs, "precision": precision.name,
                                              "last_epoch": history[-1] if history else {}})
     if world > 1:
         torch.distributed.destroy_process_group()

@@ -44,24 +44,22 @@ figures: $(STAMP)
 clean-venv:
 	rm -rf $(VENV)
 
-# The GPU check (benchmarks/gpu_check/): at most nine minutes on one GPU; writes docs/gpu.md, docs/gpu.json and
-# docs/gpu_swaps.png. It needs no venv (the venv's python when there is one, else python3). On a GPU machine with torch
-# but no internet, run `make gpu-wheels` beforehand where pip works and bring .whl/ along: its wheels are installed into
-# $(GPU_SITE) and a python3 kernel that papermill can start is registered there, all offline.
+# The GPU check (benchmarks/gpu_check/): within 540 s on one GPU, installs included. It writes at most 8 files into
+# GPU_OUT: gpu.md, gpu.json, the swap grids and logs.tar.gz; it needs no venv (the venv's python when there is one,
+# else python3) and no make on the GPU machine, where a device call runs
+# `python3 -m benchmarks.gpu_check --out $OUT --wheels .whl` itself (docs/gpu.md says how).
 # GPU_CHECK_ARGS="--device cpu --tiny" runs the same check on a CPU at toy sizes.
 GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
 GPU_CHECK_ARGS ?=
-GPU_SITE := /tmp/jdvae-site
+GPU_OUT ?= runs/gpu-check
 gpu-check:
-	@if ls .whl/*.whl >/dev/null 2>&1; then $(GPU_PY) -m pip install -q --no-index --no-deps --no-compile \
-	  --no-cache-dir --upgrade --target $(GPU_SITE) .whl/*.whl && \
-	  PYTHONPATH=$(GPU_SITE) $(GPU_PY) -m ipykernel install --prefix $(GPU_SITE)/jupyter --name python3 >/dev/null; fi
-	PYTHONPATH=$(GPU_SITE)$${PYTHONPATH:+:$$PYTHONPATH} JUPYTER_PATH=$(GPU_SITE)/jupyter/share/jupyter \
-	  PATH=$(GPU_SITE)/bin:$$PATH $(GPU_PY) -m benchmarks.gpu_check $(GPU_CHECK_ARGS)
+	$(GPU_PY) -m benchmarks.gpu_check --out $(GPU_OUT) $(if $(wildcard .whl/*.whl),--wheels .whl) $(GPU_CHECK_ARGS)
 
-# What the GPU machine lacks for the check, as wheels in .whl/ (ignored by git): lpips, and papermill with the
-# Jupyter pieces it runs a notebook with, for CPython 3.12 on x86-64 Linux (the list: benchmarks/gpu_wheels.txt).
+# What the GPU machine lacks for the check, as wheels in an emptied .whl/ (ignored by git): lpips, and papermill with
+# the Jupyter pieces it runs a notebook with, for CPython 3.12 on x86-64 Linux (the list: benchmarks/gpu_wheels.txt;
+# `python -m benchmarks.gpu_check.payload` sums what a device call sends).
 GPU_WHEEL_PLATFORMS := $(foreach p,manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 any,--platform $(p))
 gpu-wheels:
+	rm -rf .whl
 	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 	  $(GPU_WHEEL_PLATFORMS) -d .whl -r benchmarks/gpu_wheels.txt

@@ -21,10 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from benchmarks.gpu_check.learn_worker import QUICK_JUDGE as JUDGE, judged
 from jdvae.io import atomic_write_json
 
-ROOT = Path(__file__).resolve().parents[1]
-JUDGE = ROOT / "pretrained" / "quick" / "judge"
 MILESTONES = (0, 50, 200, 500, 1000, 1500, 2000)
 
 
@@ -36,11 +35,6 @@ def config(n_train: int, steps: int, threads: int):
         "data.n_train": n_train, "data.n_val": 2000, "data.n_test": 64, "train.max_steps": steps,
         "train.epochs": 1000, "train.lr_drop_at": 1.0, "train.compile": False, "train.threads": threads,
         "train.checkpoint_minutes": 10.0})
-
-
-def small(x: torch.Tensor, size: int = 32) -> torch.Tensor:
-    """Images in [-1, 1] downscaled for the 32-px judge, (B, 3, size, size)."""
-    return F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
 
 @torch.inference_mode()
@@ -62,25 +56,6 @@ def curve_point(model, cfg, val, rows: np.ndarray) -> dict:
         preds.append(model.classify(xs)[:, 0] > 0.5)
     bca = balanced_accuracy(val.labels[rows, 0] > 0.5, torch.cat(preds).numpy())
     return {"val_loss": float(loss), **{f"val_{k}": float(v) for k, v in terms.items()}, "val_bca": float(bca)}
-
-
-@torch.inference_mode()
-def judged(model, val, judge, n_pairs: int) -> dict:
-    """R(+), R(-), SR(+), SR(-) on the first `n_pairs` validation pairs, read by the 32-px judge on downscaled images;
-    and the judge's own read of the real validation faces at 32 px (its ceiling on these images)."""
-    from jdvae.evaluate.pairs import draw_pairs
-    from jdvae.evaluate.swaps import decode, encode_means, exchanged, to_tensor
-    pairing = draw_pairs(val.labels[:, 0], 0, "glasses")
-    g, w = pairing.g[:n_pairs], pairing.w[:n_pairs]
-    xg, xw = to_tensor(val.images[g]), to_tensor(val.images[w])
-    yg, yw = torch.from_numpy(val.labels[g]).float(), torch.from_numpy(val.labels[w]).float()
-    lg, lw = encode_means(model, xg, yg), encode_means(model, xw, yw)
-    read = lambda imgs: judge.prob(small(imgs), "glasses").numpy() > 0.5  # noqa: E731
-    return {"pairs": len(g),
-            "r_plus": 100 * read(decode(model, lg)).mean(), "r_minus": 100 * (~read(decode(model, lw))).mean(),
-            "sr_plus": 100 * read(decode(model, exchanged(lw, lg, 0, 1.0))).mean(),
-            "sr_minus": 100 * (~read(decode(model, exchanged(lg, lw, 0, 0.0)))).mean(),
-            "judge_on_real": 100 * (np.r_[read(xg), ~read(xw)]).mean()}
 
 
 @torch.inference_mode()

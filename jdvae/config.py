@@ -1,8 +1,7 @@
 """Frozen run configurations and the named profiles (smoke, quick, paper).
 
-Overrides always go through `dataclasses.replace` (see `override`); nothing mutates a
-config after it is built. A run folder stores `config.json`, and `RunConfig.from_dict`
-rebuilds the same object from it.
+Overrides always go through `dataclasses.replace` (see `override`); nothing mutates a config after it is built.
+A run folder stores `config.json`, and `RunConfig.from_dict` rebuilds the same object from it.
 """
 from __future__ import annotations
 
@@ -49,7 +48,7 @@ class DataConfig:
     supervision: float = 0.2  # share of training images that keep their labels
     seed: int = 0  # data seed: SynthFaces identities and the supervision mask
     celeba_root: str | None = None
-    celeba_balance: bool = False  # keep every positive and a seeded 20 % of negatives
+    celeba_balance: bool = False  # CelebA: keep every positive and a seeded 20 % of negatives (the authors' subset)
     data_root: str | None = None  # source "folder": the folder holding labels.csv
 
     def validate(self) -> None:
@@ -122,7 +121,8 @@ class TrainConfig:
     max_steps: int | None = None  # stop early (smoke runs); None = all epochs
     checkpoint_minutes: float = 5.0
     threads: int | None = None  # torch CPU threads; None = torch's default
-    compile: bool = False  # torch.compile the training step: pays back only on long runs (paper profile)
+    compile: bool = False  # torch.compile the training step on CUDA: pays back only on long runs (paper profile)
+    compile_cpu: bool = False  # also on a CPU, where inductor compiles C++ for minutes: only when asked
     # bf16 autocast of the forward pass (losses in fp32): "bf16", "fp32", or "auto" = bf16 where the device has
     # native bf16 (CUDA, CPUs with AMX / AVX512-BF16; jdvae/vae/precision.py). fp32 is the default because every run
     # saved before this field existed trained in fp32 on a CPU, and a missing key takes the default.
@@ -227,9 +227,9 @@ PROFILES: dict[str, RunConfig] = {
         train=TrainConfig(epochs=20, max_steps=4500, batch_size=64, lr=4e-3, lr_schedule="cosine", warmup=0.05,
                           ema=0.995, precision="fp32"),
     ),
-    # The paper's setting: 128 px, full widths, 200 epochs; for a GPU.
+    # The paper's setting, for a GPU: 128 px, full widths, 200 epochs of the authors' CelebA subset (docs/profiles.md).
     "paper": RunConfig(profile="paper",
-        data=DataConfig(image_size=128, n_train=160000, n_val=20000, n_test=20000),
+        data=DataConfig(image_size=128, n_train=160000, n_val=20000, n_test=20000, celeba_balance=True),
         model=ModelConfig(image_size=128, width=1.0),
         train=TrainConfig(epochs=200, batch_size=32, compile=True, precision="auto"),
     ),

@@ -4,7 +4,7 @@ import torch
 
 from jdvae.config import override, profile
 from jdvae.errors import JdvaeError
-from jdvae.vae.levers import AUTO_CUDA, TermLog, adam, resolve
+from jdvae.vae.levers import AUTO_CUDA, Levers, TermLog, adam, compile_wanted, resolve, restore_adam
 
 
 def test_a_cpu_run_takes_no_gpu_setting_whatever_is_asked():
@@ -45,3 +45,36 @@ def test_a_non_finite_loss_is_found_at_the_read_and_named_by_its_step():
 def test_adam_is_fused_only_when_asked():
     p = [torch.nn.Parameter(torch.zeros(2))]
     assert not adam(p, 1e-3, resolve("auto", "cpu")).defaults.get("fused")
+
+
+def _trained_adam(levers: Levers) -> tuple[torch.nn.Module, dict]:
+    torch.manual_seed(0)
+    net = torch.nn.Linear(4, 3)
+    opt = adam(net.parameters(), 1e-2, levers)
+    for _ in range(3):
+        opt.zero_grad()
+        net(torch.randn(8, 4)).square().mean().backward()
+        opt.step()
+    return net, opt.state_dict()
+
+
+@pytest.mark.parametrize("saved_fused,here_fused", [(True, False), (False, True)])
+def test_a_resume_takes_the_adam_of_the_device_it_runs_on(saved_fused, here_fused, trains):
+    """A state saved by a fused Adam (a CUDA run) resumes unfused on a CPU, and the other way round; the step counts
+    and moments carry over, and the next step runs."""
+    fused, plain = Levers(frozenset({"fused_adam"}), "test"), Levers(frozenset(), "test")
+    net, saved = _trained_adam(fused if saved_fused else plain)
+    opt = adam(net.parameters(), 1e-2, fused if here_fused else plain)
+    restore_adam(opt, saved, fused if here_fused else plain)
+    assert all(g["fused"] == (True if here_fused else None) for g in opt.param_groups)
+    assert all(float(s["step"]) == 3 for s in opt.state.values())
+    net(torch.randn(8, 4)).square().mean().backward()
+    opt.step()
+    assert all(float(s["step"]) == 4 for s in opt.state.values())
+
+
+def test_the_paper_profile_compiles_on_cuda_and_on_a_cpu_only_when_asked():
+    paper = profile("paper").train
+    assert paper.compile and compile_wanted(paper, "cuda") and not compile_wanted(paper, "cpu")
+    assert compile_wanted(override(profile("paper"), **{"train.compile_cpu": True}).train, "cpu")
+    assert not compile_wanted(profile("quick").train, "cuda")

@@ -24,8 +24,9 @@ def python(module: str, *args: str) -> list[str]:
 
 def child_env(device: str, work: Path, extra: dict | None = None) -> dict:
     """The environment of every child: this checkout first on the path, the check's data cache, no downloads."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env, extra = dict(os.environ), dict(extra or {})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), extra.pop("PYTHONPATH", None),
+                                                      os.environ.get("PYTHONPATH")]))
     env.setdefault("JDVAE_CACHE", str(work / "cache"))
     env.setdefault("JDVAE_OFFLINE", "1")  # nothing can be reached from the GPU machine: say so, never hang
     env.setdefault("OMP_NUM_THREADS", "1")
@@ -33,6 +34,12 @@ def child_env(device: str, work: Path, extra: dict | None = None) -> dict:
     if device == "cpu":
         env["JDVAE_CUDA_TESTS_ON"] = "cpu"
     return {**env, **(extra or {})}
+
+
+def compile_threads(processes: int) -> dict:
+    """The environment that shares the cores between `processes` compiling side by side (inductor otherwise
+    starts one compile worker per core in each of them)."""
+    return {"TORCHINDUCTOR_COMPILE_THREADS": str(max(1, (os.cpu_count() or 1) // max(1, processes)))}
 
 
 def tail(path: Path, lines: int = 6) -> str:

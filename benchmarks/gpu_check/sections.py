@@ -9,8 +9,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from benchmarks.gpu_check.common import ROOT, Proc, python, run
-from benchmarks.gpu_check.sizes import GOAL_ONE, GOAL_TOGETHER, PAPER_SETTING, QUICK_IMAGES, SETTINGS, paper_overrides, sizes
+from benchmarks.gpu_check.common import ROOT, Proc, compile_threads, python, run
+from benchmarks.gpu_check.sizes import GOAL_ONE, GOAL_TOGETHER, PAPER_SETTING, QUICK_IMAGES, SETTINGS, sizes
 
 PAPER_EPOCHS = 200  # paper section 3
 CELEBA_TRAIN = 162_770  # images in CelebA's official training partition
@@ -62,10 +62,12 @@ def parse_junit(path: Path) -> list[dict]:
 
 
 def _step_workers(names: list[str], args, env: dict, folder: Path, steps: int, turns: bool, deadline: float) -> dict:
-    """One step_worker per entry of `names` (setting names), started together; {index: result or failure}."""
+    """One step_worker per entry of `names` (setting names), started together, the cores shared by those that
+    compile; {index: result or failure}."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     size, procs = sizes(args.tiny), []
+    env = {**env, **compile_threads(sum(SETTINGS[n][2] for n in names))}
     for i, name in enumerate(names):
         cmd = python("benchmarks.gpu_check.step_worker", "--setting", name, "--device", args.device, "--steps", steps,
                      "--warmup", size["step_warmup"], "--index", i, "--count", len(names), "--sync-dir", folder,
@@ -81,9 +83,12 @@ def _step_workers(names: list[str], args, env: dict, folder: Path, steps: int, t
     return out
 
 
+TOLERANCE = "mean loss over the last 50 steps within 3 standard errors of eager fp32's (its step-to-step spread there)"
+
+
 def trains_the_same(losses: list[float], reference: list[float], window: int = 50) -> tuple[bool, str]:
-    """Whether a setting's loss over its last `window` steps is within 3 standard errors of eager fp32's (the
-    reference's step-to-step spread there), and by how much they differ."""
+    """Whether a setting's loss over its last `window` steps is within 3 standard errors of eager fp32's on the same
+    batches (TOLERANCE), and by how much they differ."""
     if len(losses) < 2 or len(reference) < 2:
         return False, "no losses"
     a, b = losses[-window:], reference[-window:]
@@ -92,13 +97,13 @@ def trains_the_same(losses: list[float], reference: list[float], window: int = 5
     return abs(gap) <= 3 * se, f"last {len(a)} steps: mean {statistics.fmean(a):.4f} vs {statistics.fmean(b):.4f}"
 
 
-def paper_step(args, env: dict, work: Path, deadline: float) -> dict:
+def paper_step(args, env: dict, work: Path, alone_until: float, deadline: float) -> dict:
     """Each setting's images/s, timed one after another, and its losses against eager fp32 on the same seed; then
-    the profile's setting in `copies` trainings side by side (the aggregate)."""
+    the profile's setting in `copies` trainings side by side (the aggregate). A setting that does not train as eager
+    fp32 does (TOLERANCE), or whose CUDA graphs did not replay, is marked and never the one chosen."""
     size, names = sizes(args.tiny), list(SETTINGS)
     t0 = time.monotonic()
-    alone = _step_workers(names, args, env, work / "step_alone", size["step_steps"], True,
-                          t0 + (deadline - t0) * 0.65)
+    alone = _step_workers(names, args, env, work / "step_alone", size["step_steps"], True, alone_until)
     ref = alone[0].get("losses") or []
     settings = {}
     for i, name in enumerate(names):
@@ -110,9 +115,10 @@ def paper_step(args, env: dict, work: Path, deadline: float) -> dict:
     together = _step_workers([PAPER_SETTING] * size["copies"], args, env, work / "step_together",
                              size["step_steps"], False, deadline)
     rates = [r.get("images_per_s") for r in together.values()]
-    best = max((n for n in names if settings[n].get("images_per_s")), key=lambda n: settings[n]["images_per_s"],
-               default=None)
-    result = {"settings": settings, "best": best, "flops_per_image": alone[0].get("flops_per_image"),
+    usable = [n for n in names if settings[n].get("images_per_s") and settings[n].get("same")
+              and (settings[n].get("graphs") or {}).get("replayed", True)]
+    best = max(usable, key=lambda n: settings[n]["images_per_s"], default=None)
+    result = {"settings": settings, "best": best, "tolerance": TOLERANCE, "flops_per_image": alone[0].get("flops_per_image"),
               "matmul_bf16_tflops": alone[0].get("matmul_bf16_tflops"), "copies": len(rates),
               "together_images_per_s": sum(r for r in rates if r) if all(rates) else None,
               "goal_one": GOAL_ONE, "goal_together": GOAL_TOGETHER, "seconds": round(time.monotonic() - t0, 1)}
@@ -121,14 +127,16 @@ def paper_step(args, env: dict, work: Path, deadline: float) -> dict:
 
 
 def celeba_epoch(labels: tuple[str, ...], seed: int = 0) -> int:
-    """Images in one balanced CelebA training epoch for `labels` (jdvae.data.celeba.balance on labels drawn at
-    CelebA's attribute frequencies, independently)."""
+    """Images in one paper-profile CelebA training epoch for `labels`: the rows the trainer reads
+    (jdvae.data.splits.celeba_rows with the paper profile's data settings), on labels drawn at CelebA's attribute
+    frequencies, independently (the GPU machine has no CelebA)."""
     import numpy as np
 
-    from jdvae.data.celeba import balance
+    from jdvae.config import profile
+    from jdvae.data.splits import celeba_rows
     rng = np.random.default_rng(seed)
     drawn = np.stack([rng.random(CELEBA_TRAIN) < CELEBA_PREVALENCE[name] for name in labels], axis=1)
-    return len(balance(drawn, seed, "train"))
+    return len(celeba_rows(profile("paper").data, drawn, "train"))
 
 
 def projection(step: dict) -> dict:
@@ -145,7 +153,8 @@ def projection(step: dict) -> dict:
 
 
 def product_study(args, env: dict, work: Path, deadline: float) -> dict:
-    """`jdvae reproduce` from an empty runs folder to claims.md and the figures, through the notebooks."""
+    """`jdvae reproduce` from an empty runs folder to claims.md and the figures, through the notebooks; when its
+    time ends first, what it got done: each run's steps, the outputs written."""
     size = sizes(args.tiny)
     runs, figures = work / "study_runs", work / "study_figures"
     shutil.rmtree(runs, ignore_errors=True), shutil.rmtree(figures, ignore_errors=True)
@@ -153,7 +162,17 @@ def product_study(args, env: dict, work: Path, deadline: float) -> dict:
                  "--figures", figures, *[a for s in size["study_sets"] for a in ("--set", s)])
     result = run(cmd, env, work / "study.log", deadline)
     outputs = _outputs(figures)
-    return {**result, **outputs, "ok": result["rc"] == 0 and outputs["ok"], "command": " ".join(map(str, cmd[2:]))}
+    return {**result, **outputs, "runs": _progress(runs), "minutes": round(result["seconds"] / 60, 2),
+            "ok": result["rc"] == 0 and outputs["ok"], "command": " ".join(map(str, cmd[2:]))}
+
+
+def _progress(runs: Path) -> dict:
+    """{run: steps reached (its metrics.csv's last row), and whether it finished} of a study's runs folder."""
+    out = {}
+    for cfg in sorted(runs.glob("*/config.json")):
+        rows = _curve(cfg.parent / "metrics.csv")
+        out[cfg.parent.name] = {"steps": int(rows[-1]["step"]) if rows else 0, "done": (cfg.parent / "done.json").exists()}
+    return out
 
 
 def _outputs(figures: Path) -> dict:
@@ -167,49 +186,41 @@ def _outputs(figures: Path) -> dict:
     return out
 
 
-def learning(args, env: dict, work: Path, deadline: float, step: dict) -> dict:
-    """PA1 and M2 at the paper profile's settings, side by side for about `learn_seconds`, then their validation
-    measures (jdvae evaluate --split val, with a judge trained beside them) and Fig. 2's swaps."""
+def learning(args, env: dict, work: Path, deadline: float, data: Proc | None = None) -> dict:
+    """PA1 and M2 at the paper profile's settings on SynthFaces-128, side by side until LEARN_READ_S before
+    `deadline`; then, always, the steps they reached read on validation pairs by the quick judge (32 px) and
+    Fig. 2's swaps drawn from them."""
     size, t0 = sizes(args.tiny), time.monotonic()
     runs = work / "learn_runs"
     shutil.rmtree(runs, ignore_errors=True)
-    rate = (step.get("settings", {}).get(PAPER_SETTING) or {}).get("images_per_s")
-    # two trainings beside the study and the CelebA command: a quarter of the rate alone each, so that they end
-    steps = 4 if args.tiny else int(size["learn_seconds"] * (rate or 700) / 32 / 4)
-    sets = {**paper_overrides(args.tiny, size["learn_train"]), "train.max_steps": steps, "train.epochs": 1000,
-            # the first minutes of a 200-epoch run all come before its lr drop at 35 %
-            "train.lr_drop_at": 1.0}
-    procs = [Proc(python("benchmarks.gpu_check.learn_worker", "judge", runs / "judge", "--device", args.device,
-                         *(["--tiny"] if args.tiny else [])), env, work / "learn_judge.log")]
-    trainings = {"PA1": (runs, sets), "M2": (runs, sets)}
+    rendered = data.finish(deadline - size["learn_read"] - 60) if data is not None else None
+    seconds = max(5.0, deadline - size["learn_read"] - time.monotonic() - (5 if args.tiny else 30))  # 30: start-up
+    seconds = min(seconds, size["learn_seconds"] or seconds)
+    trainings = {"PA1": (runs, {}), "M2": (runs, {})}
     if args.faster_lr:  # PA1 at a faster lr beside them, judged on validation pairs only
-        trainings["PA1 faster"] = (work / "learn_runs_faster", {**sets, "train.lr": args.faster_lr})
+        trainings["PA1 faster"] = (work / "learn_runs_faster", {"train.lr": args.faster_lr})
         shutil.rmtree(trainings["PA1 faster"][0], ignore_errors=True)
-    for name, (folder, changes) in trainings.items():
-        model = name.split()[0]
-        cmd = python("jdvae", "train", "--model", model, "--profile", "paper", "--device", args.device, "--quiet",
-                     "--out", folder / f"{model}-glasses-s0", *[a for k, v in changes.items() for a in ("--set", f"{k}={v}")])
-        procs.append(Proc(cmd, env, work / f"learn_{name.replace(' ', '_')}.log"))
-    eval_reserve = 15 if args.tiny else 60
-    ended = [p.finish(deadline - eval_reserve) for p in procs]
-    result = {"steps": steps, "images": steps * 32, "settings": sets, "quick_images": QUICK_IMAGES,
-              "processes": {n: e for n, e in zip(["judge", *trainings], ended)},
-              "train_seconds": round(time.monotonic() - t0, 1)}
-    result["curves"] = {n: _curve(f / f"{n.split()[0]}-glasses-s0" / "metrics.csv") for n, (f, _) in trainings.items()}
-    if any(e["rc"] != 0 for e in ended):
-        return {**result, "ok": False, "seconds": round(time.monotonic() - t0, 1)}
-    result["rows"] = []
+    procs = {}
+    env = {**env, **compile_threads(len(trainings) + 4)}  # beside the study's and the CelebA command's
+    for name, (folder, sets) in trainings.items():
+        cmd = python("benchmarks.gpu_check.learn_worker", "train", name.split()[0], folder, "--seconds", round(seconds),
+                     "--device", args.device, *(["--tiny"] if args.tiny else []),
+                     *[a for k, v in sets.items() for a in ("--set", f"{k}={v}")])
+        procs[name] = Proc(cmd, env, work / f"learn_{name.replace(' ', '_')}.log")
+    ended = {n: p.finish(deadline - size["learn_read"]) for n, p in procs.items()}
+    result = {"seconds_asked": round(seconds), "data": rendered, "processes": ended, "quick_images": QUICK_IMAGES, "rows": {},
+              "curves": {n: _curve(f / "training" / f"{n.split()[0]}-glasses-s0" / "metrics.csv")
+                         for n, (f, _) in trainings.items()}}
     for folder in dict.fromkeys(f for f, _ in trainings.values()):
-        table = work / f"{folder.name}_table"
-        result[f"evaluation {folder.name}"] = run(
-            python("jdvae", "evaluate", "--runs", folder, "--out", table, "--judge", runs / "judge", "--device",
-                   args.device, "--split", "val", "--workers", "2", "--no-progress"), env, work / f"{table.name}.log",
-            deadline)
-        faster = " (lr {})".format(args.faster_lr) if folder != runs else ""
-        result["rows"] += [{**r, "model": r["model"] + faster} for r in _rows(table / "table1.csv")]
+        read = run(python("benchmarks.gpu_check.learn_worker", "read", folder, folder / "read.json", "--device",
+                          args.device, *(["--tiny"] if args.tiny else [])), env, work / f"{folder.name}_read.log",
+                   deadline)
+        got = json.loads((folder / "read.json").read_text()) if (folder / "read.json").exists() else {}
+        faster = f" (lr {args.faster_lr})" if folder != runs else ""
+        result["rows"].update({m + faster: r for m, r in got.items()} or {folder.name: {"read": read}})
     result["grid"] = run(python("benchmarks.gpu_check.learn_worker", "grid", runs, work / "gpu_swaps.png",
                                 "--device", args.device), env, work / "learn_grid.log", deadline)
-    result["ok"] = bool(result["rows"]) and result["grid"]["rc"] == 0
+    result["ok"] = all("r_plus" in r for r in result["rows"].values()) and result["grid"]["rc"] == 0
     result["seconds"] = round(time.monotonic() - t0, 1)
     return result
 
@@ -223,18 +234,9 @@ def _curve(path: Path) -> list[dict]:
                 for r in csv.DictReader(fh)]
 
 
-def _rows(table: Path) -> list[dict]:
-    """Table 1's rows as the evaluation wrote them (only the measures the report shows)."""
-    if not table.exists():
-        return []
-    keep = ("model", "label", "sr_minus", "sr_plus", "r_plus", "r_minus", "bca", "donor_match", "region_add_mse",
-            "region_add_closed", "region_remove_mse", "region_remove_closed", "recon_mse")
-    with open(table) as fh:
-        return [{k: r[k] for k in keep if k in r} for r in csv.DictReader(fh)]
-
-
 def celeba(args, env: dict, work: Path, deadline: float) -> dict:
-    """The user's CelebA command on a CelebA-layout tree written from SynthFaces (178x218 JPEGs), to claims.md."""
+    """The user's CelebA command on a CelebA-layout tree written from SynthFaces (178x218 JPEGs), to claims.md;
+    two jobs at a time and a few steps each, beside the study and the learning run."""
     size, t0 = sizes(args.tiny), time.monotonic()
     tree, runs, figures = work / "celeba_tree", work / "celeba_runs", work / "celeba_figures"
     for folder in (tree, runs, figures):
@@ -244,9 +246,9 @@ def celeba(args, env: dict, work: Path, deadline: float) -> dict:
     if made["rc"] != 0:
         return {"synth": made, "ok": False, "seconds": round(time.monotonic() - t0, 1)}
     cmd = python("jdvae", "reproduce", "--profile", size["celeba_profile"], "--data", "celeba", "--celeba-root", tree,
-                 "--device", args.device, "--set", f"train.max_steps={size['celeba_steps']}", "--runs", runs,
-                 "--figures", figures)
-    result = run(cmd, env, work / "celeba.log", deadline)
+                 "--device", args.device, "--set", f"train.max_steps={size['celeba_steps']}", "--jobs", 2,
+                 "--runs", runs, "--figures", figures)
+    result = run(cmd, {**env, **compile_threads(2 + 4)}, work / "celeba.log", deadline)
     outputs = _outputs(figures)
-    return {"synth": made, **result, **outputs, "ok": result["rc"] == 0 and outputs["ok"],
+    return {"synth": made, **result, **outputs, "runs": _progress(runs), "ok": result["rc"] == 0 and outputs["ok"],
             "command": " ".join(map(str, cmd[2:])), "seconds": round(time.monotonic() - t0, 1)}

@@ -60,6 +60,26 @@ def main(argv: list[str] | None = None) -> None:
         (sync_dir / f"done_{args.index}").touch()
 
 
+def count_graph_replays() -> dict:
+    """Count every CUDA graph replay from now on ({"n": count}), by wrapping torch.cuda.CUDAGraph.replay, which
+    inductor's CUDA graph trees call to run a recorded step."""
+    counter = {"n": 0}
+    original = torch.cuda.CUDAGraph.replay
+
+    def replay(self, *args, **kwargs):
+        counter["n"] += 1
+        return original(self, *args, **kwargs)
+
+    torch.cuda.CUDAGraph.replay = replay
+    return counter
+
+
+def graph_skips() -> int:
+    """How many times inductor decided not to use CUDA graphs (it counts each such decision)."""
+    from torch._dynamo.utils import counters
+    return int(counters["inductor"].get("cudagraph_skips", 0))
+
+
 def measure(args) -> None:
     """Warm up, wait for the others, time the steps, write the result."""
     dev, sync_dir, out = torch.device(args.device), Path(args.sync_dir), Path(args.out)
@@ -120,6 +140,7 @@ def measure(args) -> None:
     result["waited_for_all"] = everyone and mine
     losses, every = [], 10 if "lazy_sync" in levers else 1
     pending = []
+    replays = count_graph_replays() if "graphs" in levers and dev.type == "cuda" else None
     sync(dev)
     t0 = time.perf_counter()
     for i in range(args.steps):
@@ -131,6 +152,10 @@ def measure(args) -> None:
     sync(dev)
     seconds = time.perf_counter() - t0
     (sync_dir / f"done_{args.index}").touch()
+    if "graphs" in levers:  # confirmed only on CUDA: every timed step replayed a graph, and none was skipped
+        result["graphs"] = {"replays": replays["n"] if replays else None, "steps": args.steps,
+                            "skips": graph_skips(), "replayed": bool(replays and replays["n"] >= args.steps
+                                                                     and graph_skips() == 0)}
     result.update(images_per_s=args.steps * batch / seconds, step_ms=1000 * seconds / args.steps, losses=losses,
                   peak_memory_gib=torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else None)
     out.write_text(json.dumps(result))

@@ -126,6 +126,11 @@ def load_split(cfg: DataConfig, split: str, cache_dir=None, progress: bool = Tru
                  factors=factors, index=factors["index"].astype(np.int64), label_names=tuple(cfg.labels))
 
 
+def celeba_rows(cfg: DataConfig, labels: np.ndarray, split: str) -> np.ndarray:
+    """The rows of a CelebA partition that a run reads: the authors' subset under `data.celeba_balance`, else all."""
+    return celeba.balance(labels, cfg.seed, split) if cfg.celeba_balance else np.arange(len(labels))
+
+
 def _celeba_split(cfg: DataConfig, split: str, cache=None, progress: bool = True) -> Split:
     """The official CelebA partition `split` at cfg.image_size, decoded once and cached."""
     layout = celeba.find_layout(cfg.celeba_root)
@@ -137,7 +142,7 @@ def _celeba_split(cfg: DataConfig, split: str, cache=None, progress: bool = True
         arrays = celeba.read_partition(layout, split, size, progress)
         save_cached(path, arrays)
     labels = celeba.labels_of(arrays["attr"], [str(n) for n in arrays["attr_names"]], cfg.labels)
-    rows = celeba.balance(labels, cfg.seed, split) if cfg.celeba_balance else np.arange(len(labels))
+    rows = celeba_rows(cfg, labels, split)
     n = len(rows)
     supervised = supervision_mask(n, cfg.supervision, cfg.seed) if split == "train" else np.ones(n, bool)
     return Split(images=arrays["images"][rows], labels=labels[rows], supervised=supervised, factors=None,

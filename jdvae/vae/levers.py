@@ -65,6 +65,27 @@ def adam(params, lr: float, levers: Levers) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, fused=True) if "fused_adam" in levers else torch.optim.Adam(params, lr=lr)
 
 
+def compile_wanted(train_cfg, device: torch.device | str) -> bool:
+    """Whether a run compiles its step: `train.compile` on CUDA; on a CPU only with `train.compile_cpu` too."""
+    return bool(train_cfg.compile and (torch.device(device).type == "cuda" or train_cfg.compile_cpu))
+
+
+def restore_adam(optimizer: torch.optim.Adam, saved: dict, levers: Levers) -> None:
+    """Load a saved Adam state with the settings of the device it resumes on, not those it was saved with: fused
+    only under fused_adam, its step counters where that kernel wants them (on the parameters' device when fused,
+    on the host otherwise)."""
+    optimizer.load_state_dict(saved)
+    fused = "fused_adam" in levers
+    optimizer.defaults.update(fused=True if fused else None, foreach=None, capturable=False)
+    for group in optimizer.param_groups:
+        group.update(fused=True if fused else None, foreach=None, capturable=False)
+        for p in group["params"]:
+            state = optimizer.state.get(p)
+            if state and "step" in state:
+                state["step"] = torch.as_tensor(state["step"], dtype=torch.float32,
+                                                device=p.device if fused else "cpu")
+
+
 def compiled(net: torch.nn.Module, compile_asked: bool, levers: Levers, backend: str = "inductor"):
     """The step's network: CUDA graphs under graphs, torch.compile's default mode when the profile asks, else as is."""
     if "graphs" in levers:

@@ -21,7 +21,7 @@ from jdvae.vae import checkpoint as ckpt
 from jdvae.config import RunConfig, diff
 from jdvae.data.tensors import to_model_input
 from jdvae.errors import JdvaeError
-from jdvae.vae.levers import SYNC_EVERY, TermLog, adam, compiled, resolve as resolve_levers
+from jdvae.vae.levers import SYNC_EVERY, TermLog, adam, compile_wanted, compiled, resolve as resolve_levers, restore_adam
 from jdvae.machine import resolve_device
 from jdvae.io import atomic_write_json, atomic_write_text, check_writable
 from jdvae.report.stats import balanced_accuracy
@@ -114,8 +114,9 @@ def validate(model, images: torch.Tensor, labels: torch.Tensor, device, batch: i
 
 def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "auto",
           progress: bool = True, stop_after: int | None = None,
-          callbacks: Iterable[Callable[[int, int], None]] = ()) -> Path:
-    """Train the model `cfg` describes into run folder `out`; `stop_after` steps ends early (resumable).
+          callbacks: Iterable[Callable[[int, int], None]] = (), deadline: float | None = None) -> Path:
+    """Train the model `cfg` describes into run folder `out`; `stop_after` steps, or the first step that ends past
+    `deadline` (a time.monotonic() value), ends early, saved and resumable.
 
     Each of `callbacks` is called as `callback(steps_done, total_steps)` after every step of rank 0: the trainer
     knows nothing of who watches it (`jdvae reproduce` passes jdvae/study/hooks.py's)."""
@@ -167,7 +168,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
         model.load_state_dict(state["model"])
         if ema is not None:
             ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
+        restore_adam(optimizer, state["optimizer"], levers)  # this device's Adam, not the one it was saved with
         torch.set_rng_state(state["rng"])
         step, history = int(state["step"]), list(state["history"])
         if rank == 0:
@@ -177,7 +178,8 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    net = compiled(net, cfg.train.compile, levers)  # minutes of compilation, cached by inductor: paper profile only
+    compiling = compile_wanted(cfg.train, dev)  # on CUDA when the profile asks (paper); on a CPU only when asked too
+    net = compiled(net, compiling, levers)  # minutes of compilation, cached by inductor
     objective = loss_for(model.structure.objective)
 
     total = total_steps(cfg, len(images), world)
@@ -187,7 +189,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
     end = total if stop_after is None else min(total, step + stop_after)
     precision = resolve_precision(cfg.train.precision, dev)  # bf16 autocast of the forward pass, or fp32
     if rank == 0 and progress:
-        print(f"{out}: {precision.describe()}, {levers.describe()} on {dev}")
+        print(f"{out}: {precision.describe()}, {levers.describe()}, {'compiled' if compiling else 'eager'} on {dev}")
 
     def save(step_done: int) -> None:
         if rank != 0:
@@ -236,6 +238,8 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, device: str = "
             ema_update(ema, model, cfg.train.ema, step)
         step += 1
         bar.update(1)
+        if deadline is not None and world == 1 and time.monotonic() >= deadline:  # ranks would part ways
+            end = step  # stop here as stop_after would: saved below, resumable
         if rank == 0:
             for callback in callbacks:
                 callback(step, total)

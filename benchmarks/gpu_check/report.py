@@ -106,7 +106,8 @@ def projection(p: dict) -> list[str]:
 
 
 def reproduce(s: dict) -> list[str]:
-    lines = [f"`{s.get('command', '')}`: {_process(s)}; outputs "
+    minutes = f" ({s['minutes']:.1f} min)" if s.get("minutes") else ""
+    lines = [f"`{s.get('command', '')}`: {_process(s)}{minutes}; outputs "
              + ("all written" if not s.get("missing") else "MISSING " + ", ".join(s["missing"])) + "."]
     runs = s.get("runs") or {}
     if runs:

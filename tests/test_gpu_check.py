@@ -132,10 +132,10 @@ def test_a_section_past_its_deadline_is_killed_and_reported(tmp_path, launches):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
-def test_cuda_without_a_gpu_is_one_line(launches):
+def test_cuda_without_a_gpu_is_one_line(tmp_path, launches):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check"], capture_output=True, text=True,
-                            timeout=120, cwd=ROOT, env=env)
+    result = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "--device cpu --tiny" in result.stderr
 

@@ -158,3 +158,13 @@ def test_run_log_gpu_numbers_equal_gpu_json():
     rate = best["settings"][best["best"]]["images_per_s"]
     assert f"{rate:,.1f}".replace(",", " ") + " images/s" in DOCS["runlog.md"]
     assert f"projected at {best['paper_training_hours']:.1f} h" in DOCS["runlog.md"]
+
+
+def test_run_log_fp32_seed0_column_equals_metrics_json():
+    seed0 = {r["row"]: r["metrics"] for r in METRICS["runs"] if r["seed"] == 0 and r["labels"] == ["glasses"]}
+    log = DOCS["runlog.md"]
+    ccvae2 = seed0["CCVAE2"]
+    assert f"{ccvae2['r_plus@j0/glasses']:.2f} / {ccvae2['r_plus@j1/glasses']:.2f} %" in log
+    rates = ", ".join(f"{seed0[m]['sr_minus/glasses']:.1f} / {seed0[m]['sr_plus/glasses']:.1f}"
+                      for m in ("PA1", "PA2", "CCVAE2", "M2"))
+    assert f"| SR(−) / SR(+): PA1, PA2, CCVAE2, M2 | {rates} % |" in log

@@ -168,3 +168,10 @@ def test_run_log_fp32_seed0_column_equals_metrics_json():
     rates = ", ".join(f"{seed0[m]['sr_minus/glasses']:.1f} / {seed0[m]['sr_plus/glasses']:.1f}"
                       for m in ("PA1", "PA2", "CCVAE2", "M2"))
     assert f"| SR(−) / SR(+): PA1, PA2, CCVAE2, M2 | {rates} % |" in log
+
+
+def test_every_docs_or_results_file_named_exists():
+    texts = {"README.md": README, **{f"docs/{k}": v for k, v in DOCS.items() if k != "gpu.md"}}
+    for name, text in texts.items():
+        for path in re.findall(r"`((?:docs|paper_figures|pretrained|benchmarks)/[\w./-]+)`", text):
+            assert (ROOT / path).exists(), f"{name} names {path}, which is not in the tree"

@@ -175,3 +175,12 @@ def test_every_docs_or_results_file_named_exists():
     for name, text in texts.items():
         for path in re.findall(r"`((?:docs|paper_figures|pretrained|benchmarks)/[\w./-]+)`", text):
             assert (ROOT / path).exists(), f"{name} names {path}, which is not in the tree"
+
+
+def test_robustness_default_seed0_cells_read_the_judges_their_tables_name():
+    seed0 = {r["row"]: r["metrics"] for r in METRICS["runs"] if r["seed"] == 0 and r["labels"] == ["glasses"]}
+    tables = DOCS["robustness.md"].split("## Another glasses prevalence", 1)
+    for judge, text in (("@j0", tables[0]), ("", tables[1])):  # judge 0 alone, then both judges pooled
+        pa2 = seed0["PA2"][f"sr_minus{judge}/glasses"]
+        tokens = seed0["PA1"][f"sr_plus{judge}/glasses"] - seed0["PA1 (no tokens)"][f"sr_plus{judge}/glasses"]
+        assert f"(PA2 {pa2:.1f} % [" in text and f"({tokens:.1f} [" in text, judge or "pooled"

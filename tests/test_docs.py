@@ -184,3 +184,11 @@ def test_robustness_default_seed0_cells_read_the_judges_their_tables_name():
         pa2 = seed0["PA2"][f"sr_minus{judge}/glasses"]
         tokens = seed0["PA1"][f"sr_plus{judge}/glasses"] - seed0["PA1 (no tokens)"][f"sr_plus{judge}/glasses"]
         assert f"(PA2 {pa2:.1f} % [" in text and f"({tokens:.1f} [" in text, judge or "pooled"
+
+
+def test_robustness_ccvae2_r_plus_on_the_default_data_equals_metrics_json():
+    reads = {(r["seed"], j): r["metrics"][f"r_plus@j{j}/glasses"] for r in METRICS["runs"] if r["row"] == "CCVAE2"
+             for j in (0, 1)}
+    text = " ".join(DOCS["robustness.md"].split())
+    assert (f"its seed-0 R(+) is {reads[0, 0]:.2f} / {reads[0, 1]:.2f} %, and {min(reads.values()):.1f}–"
+            f"{max(reads.values()):.1f} % over three seeds and both judges") in text

@@ -158,6 +158,10 @@ def test_run_log_gpu_numbers_equal_gpu_json():
     rate = best["settings"][best["best"]]["images_per_s"]
     assert f"{rate:,.1f}".replace(",", " ") + " images/s" in DOCS["runlog.md"]
     assert f"projected at {best['paper_training_hours']:.1f} h" in DOCS["runlog.md"]
+    study = json.loads((ROOT / "docs" / "gpu.json").read_text())["study"]
+    assert study["shortened"] and not study["gates_pass"]
+    steps = f"{study['steps']:,}".replace(",", " ")
+    assert f"shortened to {steps} steps, failed" in " ".join(DOCS["runlog.md"].split())
 
 
 def test_run_log_fp32_seed0_column_equals_metrics_json():

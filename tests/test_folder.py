@@ -70,6 +70,12 @@ BAD = {  # what is done to a good folder -> what the one-line error must say
     "no label column": (lambda r: _damage(r, 1, "file,smile,cap,split"), "line 1: no column 'hat'.*add it"),
     "no file column": (lambda r: _damage(r, 1, "path,smile,hat,split"), "line 1: no column 'file'"),
     "label not 0/1": (lambda r: _damage(r, 4, "pics/02.png,0,yes,train"), "line 4: hat is 'yes', not 0 or 1; write"),
+    "0, 1 and -1 mixed": (lambda r: _damage(r, 4, "pics/02.png,0,-1,train"),
+                          "label hat mixes 0 \\(line 5\\) and -1 \\(line 4\\); write 0/1, or -1/1"),
+    "file listed twice": (lambda r: _damage(r, 9, "./pics/01.png,1,1,train"),
+                          "lines 3 and 9: image './pics/01.png' is listed twice.*keep one row per image"),
+    "other separator": (lambda r: (r / "labels.csv").write_text((r / "labels.csv").read_text().replace(",", "|")),
+                        "line 1: no column 'file' \\(columns no comma, semicolon or tab found: file\\|smile.*separate"),
     "missing image": (lambda r: (r / "pics" / "05.png").unlink(), "line 7: image .*05.png does not exist; fix"),
     "undecodable image": (lambda r: (r / "pics" / "05.png").write_bytes(b"not a png"),
                           "line 7: image .*05.png does not decode.*replace it"),
@@ -98,6 +104,29 @@ def test_every_bad_input_is_one_line_naming_file_row_and_fix(tmp_path, case, cap
     assert main(argv) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert not (out / "config.json").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_semicolon_and_tab_tables_read_as_the_comma_one(tmp_path, sep):
+    comma = own_folder(tmp_path / "comma")
+    other = own_folder(tmp_path / "other")
+    (other / "labels.csv").write_text((other / "labels.csv").read_text().replace(",", sep))
+    a, b = read_table(comma, ("hat", "smile"), 0), read_table(other, ("hat", "smile"), 0)
+    assert a.files == b.files and np.array_equal(a.labels, b.labels) and np.array_equal(a.split, b.split)
+    _damage(other, 1, sep.join(["file", "smile", "cap", "split"]))
+    name = {";": "semicolons", "\t": "tabs"}[sep]
+    with pytest.raises(JdvaeError, match=f"no column 'hat' \\(columns separated by {name}: file, smile, cap, split\\)"):
+        read_table(other, ("hat", "smile"), 0)
+
+
+def test_celeba_minus_one_column_reads_as_zero_one(tmp_path):
+    root = own_folder(tmp_path / "mine")
+    plain = read_table(root, ("hat", "smile"), 0).labels
+    lines = (root / "labels.csv").read_text().splitlines()
+    (root / "labels.csv").write_text("\n".join([lines[0]] + [",".join([f, s, "-1" if h == "0" else h, p])
+                                                             for f, s, h, p in (x.split(",") for x in lines[1:])]))
+    assert "-1" in (root / "labels.csv").read_text()
+    assert np.array_equal(read_table(root, ("hat", "smile"), 0).labels, plain)  # hat: -1/1 -> 0/1; smile: as it was
 
 
 def test_fewer_images_than_a_batch_and_bad_label_names(tmp_path, capsys):

@@ -1,4 +1,6 @@
 """LPIPS wiring: torchvision's AlexNet weights from the hub cache; without them a reason, never a number."""
+import os
+
 import pytest
 import torch
 import torchvision
@@ -8,11 +10,15 @@ from jdvae.evaluate import lpips_metric
 from jdvae.evaluate.lpips_metric import load_lpips, random_lpips
 
 
-def test_failed_download_gives_a_reason_not_a_number(hub):
+def test_failed_download_gives_a_reason_not_a_number(hub, capfd):
     lp = load_lpips()
     assert not lp.available and lp.net is None and hub == [torchvision.models.AlexNet_Weights.IMAGENET1K_V1.url]
     assert "cannot download" in lp.reason and weights.cache_path("alexnet").name in lp.reason
     assert lpips_metric.ENV in lp.reason and lp.weights["file"] is None
+    # one short line without this machine's folders or the URL; torch's "Downloading: URL to PATH" is not printed
+    assert "\n" not in lp.reason and len(lp.reason) < 250 and "http" not in lp.reason
+    assert str(weights.cache_path("alexnet").parent) not in lp.reason and os.environ["TORCH_HOME"] not in lp.reason
+    assert capfd.readouterr() == ("", "")
     with pytest.raises(RuntimeError, match="unavailable"):
         lp(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32))
 

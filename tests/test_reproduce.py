@@ -55,3 +55,8 @@ def test_reproduce_smoke_survives_an_interruption(tmp_path, launches):
     table = [line for line in claims.splitlines() if line.startswith("| ") and not line.startswith("| claim")]
     assert len(table) == 8 and "| judge 0 | judge 1 | pooled |" in claims
     assert all("**not measurable here**" in line for line in table)  # smoke proves plumbing, never a verdict
+    printed = json.dumps([c.get("outputs", []) for nb in sorted((runs / "notebooks").glob("*.ipynb"))
+                          for c in json.loads(nb.read_text())["cells"]])
+    assert "label rates: glasses 0." in printed  # plain numbers, no stray return values, no download chatter
+    for stray in ("np.float64(", "PosixPath(", "Downloading:", "download.pytorch.org"):
+        assert stray not in printed, stray

@@ -2,12 +2,16 @@
 
 Columns: `file` (a path relative to DIR, any image Pillow reads), one 0/1 column per label, named
 freely, and optionally `split` (train, val or test); without it a seeded 80/10/10 split is drawn.
-Images are centre-cropped to a square and resized to the profile's size. Every problem is one
-JdvaeError line naming the file, the row and the fix. `data.splits` caches the decoded images.
+The separator is the header's comma, semicolon or tab (spreadsheets write semicolons in many
+locales). A label column of -1 and 1 only (CelebA's convention) reads as 0/1; one that mixes 0
+and -1 is refused, as is an image listed twice. Images are centre-cropped to a square and resized
+to the profile's size. Every problem is one JdvaeError line naming the file, the row and the fix.
+`data.splits` caches the decoded images.
 """
 from __future__ import annotations
 
 import csv
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +26,7 @@ TABLE = "labels.csv"
 SPLITS = ("train", "val", "test")
 SHARES = (0.8, 0.1, 0.1)  # the seeded split when labels.csv has no split column
 HOW = "(docs/your_data.md)"
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}  # in order of preference on a tie
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,10 @@ def read_table(root, names, seed: int) -> Table:
     path = _where(root) / TABLE
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [(no, row) for no, row in enumerate(csv.reader(f), 1) if any(c.strip() for c in row)]
+            text = f.read()
+        sep = separator(text)
+        rows = [(no, row) for no, row in enumerate(csv.reader(text.splitlines(), delimiter=sep), 1)
+                if any(c.strip() for c in row)]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise JdvaeError(f"{path} cannot be read as CSV ({e}); save it as UTF-8 comma-separated text {HOW}") from None
     if not rows:
@@ -60,30 +68,58 @@ def read_table(root, names, seed: int) -> Table:
     header = [c.strip() for c in header]
     missing = [c for c in ("file", *names) if c not in header]
     if missing:
-        raise JdvaeError(f"{path} line {head_line}: no column {missing[0]!r} (columns: {', '.join(header)}); add it, "
-                         f"or pass --labels with names of its 0/1 columns {HOW}")
+        found = f"separated by {SEPARATORS[sep]}s" if len(header) > 1 else "no comma, semicolon or tab found"
+        raise JdvaeError(f"{path} line {head_line}: no column {missing[0]!r} (columns {found}: {', '.join(header)}); "
+                         f"add it, separate columns by commas, semicolons or tabs, or pass --labels with names of "
+                         f"its 0/1 columns {HOW}")
     if not body:
         raise JdvaeError(f"{path} has a header but no image rows; add one row per image {HOW}")
-    files, labels, split, lines = [], [], [], []
+    files, labels, split, lines, seen = [], [], [], [], {}
     for no, row in body:
         if len(row) != len(header):
             raise JdvaeError(f"{path} line {no}: {len(row)} fields for {len(header)} columns; give every row a value "
                              f"for each of {', '.join(header)}")
         cell = dict(zip(header, (c.strip() for c in row)))
         for name in names:
-            if cell[name] not in ("0", "1"):
+            if cell[name] not in ("0", "1", "-1"):
                 raise JdvaeError(f"{path} line {no}: {name} is {cell[name]!r}, not 0 or 1; write 1 where the image "
-                                 f"shows {name}, else 0")
+                                 f"shows {name}, else 0 (or -1, as CelebA does)")
         if "split" in cell and cell["split"] not in SPLITS:
             raise JdvaeError(f"{path} line {no}: split is {cell['split']!r}; write train, val or test, or drop the "
                              "split column for a seeded 80/10/10 split")
+        key = posixpath.normpath(cell["file"].replace("\\", "/"))
+        if key in seen:
+            raise JdvaeError(f"{path} lines {seen[key]} and {no}: image {cell['file']!r} is listed twice, so it could "
+                             "land in two splits; keep one row per image")
+        seen[key] = no
         files.append(cell["file"])
         labels.append([int(cell[name]) for name in names])
         split.append(cell.get("split", ""))
         lines.append(no)
-    labels = np.array(labels, np.int64).reshape(len(files), len(names))
+    labels = zero_one(np.array(labels, np.int64).reshape(len(files), len(names)), names, np.array(lines), path)
     split = np.array(split) if "split" in header else seeded_split(len(files), seed)
     return Table(path, files, np.array(lines), labels, split, "split" in header)
+
+
+def separator(text: str) -> str:
+    """The header's separator: the most frequent of comma, semicolon and tab in its first non-empty line."""
+    head = next((line for line in text.splitlines() if line.strip()), "")
+    return max(SEPARATORS, key=lambda c: (head.count(c), -list(SEPARATORS).index(c)))
+
+
+def zero_one(labels: np.ndarray, names, lines: np.ndarray, path: Path) -> np.ndarray:
+    """Labels (N, K) as 0/1: a column of -1 and 1 only (CelebA's convention) maps -1 to 0; one mixing 0 and -1 fails."""
+    out = labels.copy()
+    for k, name in enumerate(names):
+        column = labels[:, k]
+        if not (column == -1).any():
+            continue
+        if (column == 0).any():
+            zero, minus = lines[np.argmax(column == 0)], lines[np.argmax(column == -1)]
+            raise JdvaeError(f"{path}: label {name} mixes 0 (line {zero}) and -1 (line {minus}); write 0/1, or -1/1 "
+                             f"as CelebA does, in the whole column {HOW}")
+        out[:, k] = column == 1
+    return out
 
 
 def seeded_split(n: int, seed: int) -> np.ndarray:

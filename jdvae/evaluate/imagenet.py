@@ -5,10 +5,14 @@ does (`Weights.get_state_dict`): from $TORCH_HOME/hub/checkpoints when the file 
 else downloaded into that cache. With JDVAE_OFFLINE=1 nothing is downloaded (a cached file
 is still used). A file named by an environment variable (JDVAE_RESNET_WEIGHTS,
 JDVAE_ALEXNET_WEIGHTS) comes first. Every result carries a record for the config of what is
-built from it: the weights' name, file and SHA-256, or the reason they are missing.
+built from it: the weights' name, file and SHA-256, or the reason they are missing. A reason names
+the file and the variable, never this machine's folders, and torch's "Downloading: URL to PATH" line
+is kept off the terminal: the reason says once what happened.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,10 +58,10 @@ def cache_path(arch: str) -> Path:
 
 
 def how_to_provide(arch: str, env: str | None = None) -> str:
-    """One line telling the user how to make the weights available without network."""
-    path = cache_path(arch)
-    extra = f", or set {env}=/path/to/{path.name}" if env else ""
-    return f"run once online (torchvision downloads {imagenet_weights(arch).url}), or copy {path.name} into {path.parent}{extra}"
+    """One line telling the user how to make the weights available without network (no folder of this machine)."""
+    name = cache_path(arch).name
+    extra = f", or set {env} to its path" if env else ""
+    return f"run once online, or copy {name} into $TORCH_HOME/hub/checkpoints (default ~/.cache/torch){extra}"
 
 
 def load_pretrained(arch: str, env: str | None = None) -> Pretrained:
@@ -69,15 +73,17 @@ def load_pretrained(arch: str, env: str | None = None) -> Pretrained:
         return from_file(Path(os.environ[env]), name, f"${env}", how_to_provide(arch, env))
     if not cached.is_file() and offline():
         return Pretrained(None, {"weights": name, "file": None,
-                                 "reason": f"{OFFLINE_ENV} is set and {cached.name} is not in {cached.parent}; "
+                                 "reason": f"{OFFLINE_ENV} is set and {cached.name} is not in torch's hub cache; "
                                            + how_to_provide(arch, env)})
     source = "hub cache" if cached.is_file() else "download"
     try:
-        state = weights.get_state_dict(progress=False, check_hash=True, weights_only=True)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            state = weights.get_state_dict(progress=False, check_hash=True, weights_only=True)  # hub's "Downloading:"
     except Exception as e:  # no network, a failed hash check or a corrupt cached file: say which, go on without
-        what = f"cannot read {cached}" if source == "hub cache" else f"cannot download {weights.url}"
+        what = f"cannot read {cached.name} in torch's hub cache" if source == "hub cache" else \
+            f"cannot download {cached.name}"
         return Pretrained(None, {"weights": name, "file": None,
-                                 "reason": f"{what} ({type(e).__name__}: {e}); {how_to_provide(arch, env)}"})
+                                 "reason": f"{what} ({type(e).__name__}); {how_to_provide(arch, env)}"})
     return Pretrained(state, {"weights": name, "file": cached.name, "sha256": sha256(cached), "source": source})
 
 

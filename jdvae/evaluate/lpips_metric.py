@@ -3,8 +3,8 @@
 The linear calibration layers ship inside the lpips package; the AlexNet ImageNet trunk is
 torchvision's `AlexNet_Weights.IMAGENET1K_V1`, read through torchvision's weights API
 (jdvae.evaluate.imagenet: the hub cache, a download into it, or the file named by
-JDVAE_ALEXNET_WEIGHTS). When it cannot be had (offline, JDVAE_OFFLINE=1), LPIPS is reported
-unavailable with the reason: a random trunk is never reported as LPIPS.
+JDVAE_ALEXNET_WEIGHTS). When it cannot be had (offline, JDVAE_OFFLINE=1), the LPIPS column is left
+empty and one line says why and how to supply the weights: a random trunk is never reported as LPIPS.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def load_lpips(device: str | torch.device = "cpu", weights: str | os.PathLike | 
 
 def _build(found: Pretrained, device) -> Lpips:
     if not found.available:
-        return Lpips(None, f"AlexNet ImageNet weights unavailable: {found.reason}", weights=found.record)
+        return Lpips(None, f"AlexNet's ImageNet weights are missing: {found.reason}", weights=found.record)
     net = _lpips_random_trunk()
     trunk = {}
     for key, value in found.state.items():

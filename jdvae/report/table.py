@@ -168,7 +168,7 @@ def to_markdown(rows: list[dict], report: dict) -> str:
              f"label that the judge reads as such; below {gates.MIN_RECON_READ:.0f} % the model's SR is not "
              "measurable (claims.md).", ""]
     if not report["lpips"]["available"]:
-        lines += [f"LPIPS unavailable: {report['lpips']['reason']}", ""]
+        lines += [f"LPIPS column left empty: {report['lpips']['reason']}", ""]
     for section in dict.fromkeys(r["section"] for r in rows):
         part = [r for r in rows if r["section"] == section]
         lines += [f"## Labels: {section}", ""]

@@ -20,7 +20,10 @@ fi
 dir=$(realpath -m "${2:?cluster folder}")
 if [ "$cmd" = stop ]; then
   export SLURM_CONF=$dir/slurm.conf
-  [ -f "$SLURM_CONF" ] && scancel --full --quiet --user "$(id -un)" 2>/dev/null || true
+  if [ -f "$SLURM_CONF" ] && [ -f "$dir/slurmctld.pid" ]; then
+    scancel --quiet --user "$(id -un)" 2>/dev/null || true
+    for _ in $(seq 60); do [ -z "$(squeue -h -u "$(id -un)" 2>/dev/null)" ] && break; sleep 0.5; done
+  fi
   for daemon in slurmd slurmctld munged; do
     if [ -f "$dir/$daemon.pid" ]; then
       pid=$(cat "$dir/$daemon.pid")
@@ -48,7 +51,8 @@ SlurmctldHost=$node(127.0.0.1)
 SlurmctldPort=${CLUSTER_PORT:-6817}
 SlurmdPort=$(( ${CLUSTER_PORT:-6817} + 1 ))
 AuthType=auth/munge
-AuthInfo=socket=$dir/munge/munge.socket
+# cred_expire: a requeued task may start again after 10 s (default 120)
+AuthInfo=socket=$dir/munge/munge.socket,cred_expire=10
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation=$dir/state

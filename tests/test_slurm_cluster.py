@@ -140,7 +140,7 @@ def test_a_requeued_task_resumes_to_the_same_weights_while_a_failing_task_is_rep
     thread.join(timeout=900)
     assert not thread.is_alive(), "the tasks did not end within 15 min"
 
-    assert len(errors) == 1 and "1 SLURM task(s) failed" in errors[0] and "train NOPE" in errors[0]
+    assert len(errors) == 1 and "1 SLURM task(s) failed" in errors[0] and "train NOPE" in errors[0], "\n".join(lines)
     fail = next(line for line in lines if line.startswith("  FAIL"))
     assert "NOPE" in fail and "_log.err" in fail  # the error's last line and the task's log
     assert any(line.startswith("  done ") and "train PA1" in line for line in lines)

@@ -4,7 +4,9 @@ preempted is requeued and runs again, and the training resumes from its run fold
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
 import subprocess
 import sys
 import time
@@ -15,6 +17,21 @@ from jdvae.errors import JdvaeError
 from jdvae.study.jobs import Job, execute
 
 RDZV_PORT = 29500  # torchrun's c10d rendezvous on the job's first node
+STOPPED_WAIT = 300  # seconds a stopped task waits for SLURM's SIGKILL (KillWait, 30 s by default) before it fails
+
+
+def stopped_by_slurm() -> threading.Event:
+    """Set when SLURM sends this task SIGTERM (a preemption, a requeue, a cancel), which stops its notebook too;
+    submitit's own handler still runs."""
+    stopping, previous = threading.Event(), signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum, frame):
+        stopping.set()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
+    return stopping
 
 
 class NotebookTask(submitit.helpers.Checkpointable):
@@ -22,9 +39,16 @@ class NotebookTask(submitit.helpers.Checkpointable):
 
     def __call__(self, jobs: tuple[Job, ...], threads: int | None) -> dict:
         threads = int(os.environ.get("SLURM_CPUS_PER_TASK") or threads or 0) or None  # the node's, not the login's
-        t0 = time.perf_counter()
+        stopping, t0 = stopped_by_slurm(), time.perf_counter()
         for job in jobs:
-            execute(job, threads)
+            try:
+                execute(job, threads)
+            except JdvaeError:
+                # a notebook stopped by SLURM has not failed: wait to be killed, so that no result says so, and
+                # the requeued task resumes from the run's state.pt
+                if stopping.wait(timeout=5):
+                    time.sleep(STOPPED_WAIT)
+                raise
         return {"node": socket.gethostname(), "seconds": time.perf_counter() - t0}
 
 

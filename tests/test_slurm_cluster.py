@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -43,7 +44,7 @@ def cluster(tmp_path_factory, launches):
     if missing:
         pytest.skip(f"{', '.join(missing)} missing: `make slurm` installs slurm-wlm and munge (as root, with apt-get)")
     folder = tmp_path_factory.mktemp("cluster")
-    env = {**os.environ, "CLUSTER_PORT": "6937"}
+    env = {**os.environ, "CLUSTER_PORT": str(free_port_pair())}
     started = subprocess.run([CLUSTER, "start", folder], env=env, capture_output=True, text=True, timeout=120)
     if started.returncode != 0:
         subprocess.run([CLUSTER, "stop", folder], timeout=120)
@@ -58,6 +59,19 @@ def cluster(tmp_path_factory, launches):
             os.environ.pop("SLURM_CONF", None)
         else:
             os.environ["SLURM_CONF"] = before
+
+
+def free_port_pair(first: int = 6937) -> int:
+    """A port P such that P (slurmctld) and P + 1 (slurmd) are free here: another cluster may run beside this one."""
+    for port in range(first, first + 200, 2):
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    pytest.skip(f"no two free ports from {first} for the test cluster")
 
 
 def wait_for(condition, seconds: float, what: str):

@@ -163,3 +163,14 @@ def test_a_requeued_task_resumes_to_the_same_weights_while_a_failing_task_is_rep
     resumed, reference = load_file(out / "model.safetensors"), load_file(tmp_path / "reference" / "model.safetensors")
     assert resumed.keys() == reference.keys()
     assert all((resumed[k] == reference[k]).all() for k in reference), "the resumed run's weights differ"
+
+
+def test_one_training_through_torchrun_as_a_slurm_job(cluster, tmp_path, trains):
+    """`jdvae train --launcher slurm`: the job's one node starts torchrun, which trains the run to its end."""
+    out = tmp_path / "PA1"
+    result = subprocess.run([sys.executable, "-m", "jdvae", "train", "--model", "PA1", "--profile", "smoke", "--out",
+                             str(out), "--device", "cpu", "--set", "train.threads=1", "--launcher", "slurm",
+                             "--partition", "debug"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "  done " in result.stdout and (out / "done.json").exists() and (out / "model.safetensors").exists()
+    assert (tmp_path / "slurm" / RECORD).exists()  # the job folder beside --out

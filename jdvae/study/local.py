@@ -77,8 +77,6 @@ class LocalLauncher:
     """Runs a study's jobs on this machine: `jobs` side by side (default: what the device allows); `gpus` lists
     the visible GPUs (tests pass a fake list)."""
 
-    name = "local"
-
     def __init__(self, jobs: int | None = None, gpus=visible_gpus):
         self.jobs, self.gpus = jobs, gpus
         self.lanes, self.cuda, self.pool = 1, False, GpuPool([])

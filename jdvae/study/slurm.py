@@ -157,8 +157,6 @@ class SlurmLauncher:
     profile_name: str
     device: str  # as asked: "auto" and "cuda" resolve on the node
     folder: Path
-    log: object = print
-    name: str = "slurm"
     threads: int | None = field(default=None, init=False)
 
     @property
@@ -195,7 +193,7 @@ class SlurmLauncher:
         tasks, new = [], []
         for title, jobs in groups:
             job_id = record.get(title)
-            if job_id in queued and queued[job_id][0] != "COMPLETED":
+            if job_id in queued:
                 log(f"  follow {job_id:<9} {title} (submitted before)")
                 tasks.append(Task(title, job_id, self.folder))
             else:
@@ -267,7 +265,7 @@ class SlurmLauncher:
         executor = submitit.SlurmExecutor(folder=self.folder)
         executor.update_parameters(**params)
         job = executor.submit(TorchrunTask(), argv, procs)
-        task = Task("train " + " ".join(argv), job.job_id, self.folder)
+        task = Task(f"train {argv[argv.index('--out') + 1]}", job.job_id, self.folder)
         add_to_record(self.folder, [task])
         log(f"  queued {task.job_id:<9} {task.title}  (log {task.err})")
         failures = follow([task], log)

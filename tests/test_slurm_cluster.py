@@ -1,7 +1,8 @@
 """The study on a real one-node SLURM cluster (tests/slurm/cluster.sh starts it on localhost, as root): the smoke
 profile end to end through `--launcher slurm` to claims.md and the figures, its submitting command interrupted and
 run again (it follows the tasks already submitted); a task requeued mid-training that resumes and ends on the
-weights of an uninterrupted run, beside a failing task that is reported while the other finishes.
+weights of an uninterrupted run, beside a failing task and a cancelled one that are reported while it finishes;
+one training through torchrun as a SLURM job.
 
 Without root or without slurm-wlm and munge (`make slurm` installs them) these tests skip and say why. The
 cluster's daemons are stopped and every job cancelled at the end; every wait is bounded."""
@@ -122,7 +123,8 @@ def test_smoke_study_on_slurm_to_claims_and_figures(cluster, tmp_path):
     assert len(lines) == 11 and all(line.startswith("DONE") and "_log.err" in line for line in lines), status.stdout
 
 
-def test_a_requeued_task_resumes_to_the_same_weights_while_a_failing_task_is_reported(cluster, tmp_path, trains):
+def test_a_requeued_task_resumes_to_the_same_weights_while_failing_tasks_are_reported(cluster, tmp_path, trains):
+    """One array: a training requeued mid-way (as a preemption does), one that fails at once, one cancelled."""
     overrides = {"train.epochs": 10, "train.checkpoint_minutes": 0.0}  # a checkpoint after every one of 80 steps
     cfg = make_config("PA1", "smoke", overrides={**overrides, "train.threads": 1})
     train(cfg, tmp_path / "reference", progress=False)
@@ -134,13 +136,15 @@ def test_a_requeued_task_resumes_to_the_same_weights_while_a_failing_task_is_rep
     good = Job("train PA1", notebooks.TRAIN, (("model", "PA1"), ("out", str(out))) + common, tmp_path / "PA1.ipynb")
     bad = Job("train NOPE", notebooks.TRAIN, (("model", "NOPE"), ("out", str(tmp_path / "NOPE"))) + common,
               tmp_path / "NOPE.ipynb")
+    cancelled = Job("train M2", notebooks.TRAIN, (("model", "M2"), ("out", str(tmp_path / "M2"))) + common,
+                    tmp_path / "M2.ipynb")
     launcher = SlurmLauncher(SlurmOptions(partition="debug"), "smoke", "cpu", tmp_path / "jobs").check()
     launcher.place("cpu", cfg)
     lines, errors = [], []
 
     def run():
         try:
-            launcher.run([bad, good], None, 1, tmp_path, lines.append)
+            launcher.run([bad, good, cancelled], None, 1, tmp_path, lines.append)
         except JdvaeError as e:
             errors.append(str(e))
 
@@ -149,14 +153,16 @@ def test_a_requeued_task_resumes_to_the_same_weights_while_a_failing_task_is_rep
     step = wait_for(lambda: (out / "state.pt").exists() and load_state(out / "state.pt")["step"] >= 8 and
                     load_state(out / "state.pt")["step"], 600, "the training to pass step 8")
     assert step < 80, "the training ended before it could be interrupted"
-    job_id = json.loads((tmp_path / "jobs" / RECORD).read_text())["train PA1"]
-    subprocess.run(["scontrol", "requeue", job_id], check=True, timeout=60)  # as a preemption does
+    record = json.loads((tmp_path / "jobs" / RECORD).read_text())
+    subprocess.run(["scontrol", "requeue", record["train PA1"]], check=True, timeout=60)  # as a preemption does
+    subprocess.run(["scancel", record["train M2"]], check=True, timeout=60)  # killed: it leaves no result behind
     thread.join(timeout=900)
     assert not thread.is_alive(), "the tasks did not end within 15 min"
 
-    assert len(errors) == 1 and "1 SLURM task(s) failed" in errors[0] and "train NOPE" in errors[0], "\n".join(lines)
-    fail = next(line for line in lines if line.startswith("  FAIL"))
-    assert "NOPE" in fail and "_log.err" in fail  # the error's last line and the task's log
+    assert len(errors) == 1 and "2 SLURM task(s) failed" in errors[0], "\n".join(lines)
+    fail = next(line for line in lines if line.startswith("  FAIL") and "train NOPE" in line)
+    assert "unknown model 'NOPE'" in fail and "_log.err" in fail  # the error's last line and the task's log
+    assert any(line.startswith("  FAIL") and "train M2" in line and "ended without a result" in line for line in lines)
     assert any(line.startswith("  done ") and "train PA1" in line for line in lines)
     assert sum(line.startswith("  start ") and "train PA1" in line for line in lines) == 2, lines  # started again
     assert "resuming at step" in good.output.read_text()

@@ -225,7 +225,7 @@ class SlurmLauncher:
         try:
             failures = follow(tasks, log)
         except KeyboardInterrupt:
-            log(f"  the tasks keep running: rerun the same command to follow them, `jdvae status` to see them, "
+            log(f"  the tasks keep running: rerun the same command to follow them, `jdvae status RUNS` to see them, "
                 f"`scancel {' '.join(sorted({t.job_id.split('_')[0] for t in tasks}))}` to stop them")
             raise
         if failures:

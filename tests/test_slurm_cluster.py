@@ -124,7 +124,8 @@ def test_smoke_study_on_slurm_to_claims_and_figures(cluster, tmp_path):
 
 
 def test_a_requeued_task_resumes_to_the_same_weights_while_failing_tasks_are_reported(cluster, tmp_path, trains):
-    """One array: a training requeued mid-way (as a preemption does), one that fails at once, one cancelled."""
+    """One array: a training signalled as before its time limit (submitit checkpoints and requeues it), one
+    requeued as a preemption does, one that fails at once, one cancelled."""
     overrides = {"train.epochs": 10, "train.checkpoint_minutes": 0.0}  # a checkpoint after every one of 80 steps
     cfg = make_config("PA1", "smoke", overrides={**overrides, "train.threads": 1})
     train(cfg, tmp_path / "reference", progress=False)
@@ -136,6 +137,8 @@ def test_a_requeued_task_resumes_to_the_same_weights_while_failing_tasks_are_rep
     good = Job("train PA1", notebooks.TRAIN, (("model", "PA1"), ("out", str(out))) + common, tmp_path / "PA1.ipynb")
     bad = Job("train NOPE", notebooks.TRAIN, (("model", "NOPE"), ("out", str(tmp_path / "NOPE"))) + common,
               tmp_path / "NOPE.ipynb")
+    preempted = Job("train PA2", notebooks.TRAIN, (("model", "PA2"), ("out", str(tmp_path / "PA2"))) + common,
+                    tmp_path / "PA2.ipynb")
     cancelled = Job("train M2", notebooks.TRAIN, (("model", "M2"), ("out", str(tmp_path / "M2"))) + common,
                     tmp_path / "M2.ipynb")
     launcher = SlurmLauncher(SlurmOptions(partition="debug"), "smoke", "cpu", tmp_path / "jobs").check()
@@ -144,7 +147,7 @@ def test_a_requeued_task_resumes_to_the_same_weights_while_failing_tasks_are_rep
 
     def run():
         try:
-            launcher.run([bad, good, cancelled], None, 1, tmp_path, lines.append)
+            launcher.run([bad, good, preempted, cancelled], None, 1, tmp_path, lines.append)
         except JdvaeError as e:
             errors.append(str(e))
 
@@ -154,7 +157,9 @@ def test_a_requeued_task_resumes_to_the_same_weights_while_failing_tasks_are_rep
                     load_state(out / "state.pt")["step"], 600, "the training to pass step 8")
     assert step < 80, "the training ended before it could be interrupted"
     record = json.loads((tmp_path / "jobs" / RECORD).read_text())
-    subprocess.run(["scontrol", "requeue", record["train PA1"]], check=True, timeout=60)  # as a preemption does
+    # the signal SLURM sends before a time limit (--signal=USR2@120): submitit checkpoints the task and requeues it
+    subprocess.run(["scancel", "--signal=USR2", record["train PA1"]], check=True, timeout=60)
+    subprocess.run(["scontrol", "requeue", record["train PA2"]], check=True, timeout=60)  # as a preemption does
     subprocess.run(["scancel", record["train M2"]], check=True, timeout=60)  # killed: it leaves no result behind
     thread.join(timeout=900)
     assert not thread.is_alive(), "the tasks did not end within 15 min"
@@ -163,8 +168,9 @@ def test_a_requeued_task_resumes_to_the_same_weights_while_failing_tasks_are_rep
     fail = next(line for line in lines if line.startswith("  FAIL") and "train NOPE" in line)
     assert "unknown model 'NOPE'" in fail and "_log.err" in fail  # the error's last line and the task's log
     assert any(line.startswith("  FAIL") and "train M2" in line and "ended without a result" in line for line in lines)
-    assert any(line.startswith("  done ") and "train PA1" in line for line in lines)
-    assert sum(line.startswith("  start ") and "train PA1" in line for line in lines) == 2, lines  # started again
+    for title in ("train PA1", "train PA2"):
+        assert any(line.startswith("  done ") and title in line for line in lines), lines
+        assert sum(line.startswith("  start ") and title in line for line in lines) == 2, lines  # started again
     assert "resuming at step" in good.output.read_text()
     resumed, reference = load_file(out / "model.safetensors"), load_file(tmp_path / "reference" / "model.safetensors")
     assert resumed.keys() == reference.keys()

@@ -128,3 +128,19 @@ def test_slurm_options_without_the_slurm_launcher_are_refused(tmp_path, capsys):
     code, out, err = run_cli(capsys, "reproduce", "--profile", "smoke", "--partition", "P",
                              "--runs", str(tmp_path / "runs"))
     assert code == 2 and "only apply with --launcher slurm" in err
+
+
+def test_following_is_bounded_when_a_task_vanishes_or_squeue_falls_silent(tmp_path, monkeypatch):
+    """The waits without a cluster: squeue's answers replaced (tests/test_slurm_cluster.py has the real ones)."""
+    from jdvae.study import follow
+
+    task, lines = follow.Task("train X", "7_1", tmp_path), []
+    task.err.write_text("Traceback\nKilledError: the node went away\n")
+    monkeypatch.setattr(follow, "queue", lambda: {})  # gone, and no result file
+    assert follow.follow([task], lines.append, poll=0.01) == [f"7_1 train X: ended without a result (killed, "
+                                                               f"cancelled or its node lost): KilledError: the node went "
+                                                               f"away; log {task.err}"]
+    monkeypatch.setattr(follow, "queue", lambda: None)  # squeue does not answer
+    monkeypatch.setattr(follow, "SILENT_MINUTES", 0.001)
+    with pytest.raises(JdvaeError, match="squeue has not answered"):
+        follow.follow([task], lines.append, poll=0.01)

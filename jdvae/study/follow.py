@@ -21,6 +21,7 @@ RECORD = "tasks.json"
 ACTIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING",
           "SUSPENDED", "STAGE_OUT", "SIGNALING", "PREEMPTED")
 GONE_AFTER = 2  # polls a task may be missing from squeue without a result file before it counts as ended
+SILENT_MINUTES = 10  # squeue failing this long ends the following (the tasks go on)
 
 
 @dataclass(frozen=True)
@@ -96,11 +97,18 @@ def follow(tasks: list[Task], log, poll: float = 2.0) -> list[str]:
     """Wait for `tasks`, one line as each starts (again after a requeue) and ends; returns the failures' lines.
 
     Every wait is bounded by squeue: a task that left the queue without a result file (killed hard, cancelled,
-    its node lost) is reported as failed after GONE_AFTER polls."""
+    its node lost) is reported as failed after GONE_AFTER polls, and squeue silent for SILENT_MINUTES ends the
+    wait."""
     open_tasks, started, missing, failures = list(tasks), {}, {t.job_id: 0 for t in tasks}, []
     t0 = {t.job_id: time.monotonic() for t in tasks}
+    answered = time.monotonic()
     while open_tasks:
         queued = queue()
+        if queued is not None:
+            answered = time.monotonic()
+        elif time.monotonic() - answered > SILENT_MINUTES * 60:
+            raise JdvaeError(f"squeue has not answered for {SILENT_MINUTES} min; the tasks go on without this "
+                             "command: check the cluster, then rerun the same command to follow them")
         for task in list(open_tasks):
             ended = outcome(task)
             if ended is None and queued is not None and task.job_id in queued:

@@ -12,7 +12,7 @@ SEEDS ?= 1
 FIGURES ?= $(if $(and $(filter quick,$(PROFILE)),$(filter 3,$(SEEDS))),paper_figures)
 PYTEST_ARGS ?=
 
-.PHONY: test reproduce figures venv clean-venv browser gpu-check gpu-wheels
+.PHONY: test reproduce figures venv clean-venv browser slurm gpu-check gpu-wheels
 
 venv: $(STAMP)
 
@@ -29,7 +29,12 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "chromium not installed: the browser test will skip"; }
 
-test: $(STAMP) browser
+# The SLURM tests start a one-node cluster on localhost (tests/slurm/cluster.sh) from Debian's slurm-wlm and munge;
+# install them when missing (as root, as in CI). Without them those tests skip and say why.
+slurm:
+	@tests/slurm/cluster.sh install || echo "slurm-wlm and munge not installed: the SLURM tests will skip"
+
+test: $(STAMP) browser slurm
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 reproduce: $(STAMP)

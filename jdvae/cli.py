@@ -9,7 +9,7 @@ from jdvae.errors import JdvaeError
 
 # Each module in jdvae/commands defines `register(subparsers)`, which adds its parser
 # and sets `func(args) -> int | None` as the parser default.
-COMMANDS = ("synth", "train", "judge", "evaluate", "compare_judges", "reproduce", "bench", "curve", "ship")
+COMMANDS = ("synth", "train", "judge", "evaluate", "compare_judges", "reproduce", "status", "bench", "curve", "ship")
 
 
 def build_parser() -> argparse.ArgumentParser:

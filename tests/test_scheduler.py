@@ -3,7 +3,8 @@ import threading
 
 import torch
 
-from jdvae.study import notebooks, reproduce as rep
+from jdvae.study import local, notebooks, reproduce as rep
+from jdvae.study.local import LocalLauncher
 from jdvae.study.plan import make_config
 from jdvae.study.scheduler import CONTEXT_GIB, Gpu, GpuPool, gpu_jobs, job_memory_gib, side_by_side
 
@@ -55,10 +56,10 @@ def test_reproduce_on_cuda_runs_the_jobs_side_by_side_one_gpu_each(tmp_path, mon
         return 0.0
 
     monkeypatch.setattr(rep, "_execute", fake_execute)
-    monkeypatch.setattr(rep, "resolve_device", lambda device: torch.device("cuda"))
+    monkeypatch.setattr(local, "resolve_device", lambda device: torch.device("cuda"))
     gpus = [Gpu("0", 8.0), Gpu("1", 8.0)]
     rep.reproduce("smoke", device="cuda", runs=tmp_path / "runs", figures=tmp_path / "figures", log=lambda line: None,
-                  gpus=lambda: gpus)
+                  launcher=LocalLauncher(gpus=lambda: gpus))
     trainings = [s for s in seen if s[0] in (notebooks.TRAIN, notebooks.JUDGE)]
     assert len(trainings) == 10 and running[1] > 1  # eight trainings and the two judges, several at a time
     assert all(threads == 1 and share is None for _, threads, share, _, _ in trainings)

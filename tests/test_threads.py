@@ -5,7 +5,8 @@ from pathlib import Path
 import torch
 
 from jdvae.study import notebooks, threads
-from jdvae.study.reproduce import Job, _Shares
+from jdvae.study.jobs import Job
+from jdvae.study.local import _Shares
 
 
 def test_a_written_share_is_adopted_and_a_bad_file_keeps_the_count(tmp_path, monkeypatch):

@@ -61,14 +61,14 @@ def test_status_line_names_each_running_job_and_the_study_eta(tmp_path):
 
 
 def test_a_failed_job_names_its_log_and_its_last_error(tmp_path, monkeypatch):
-    from jdvae.study import notebooks, reproduce
+    from jdvae.study import jobs, notebooks
     from jdvae.errors import JdvaeError
 
     fake = tmp_path / "fail.ipynb"
     fake.write_text("{}")
     monkeypatch.setattr(notebooks, "FOLDER", tmp_path)
-    monkeypatch.setattr(reproduce.sys, "executable", "/bin/sh")  # "sh -m papermill ..." fails at once
-    job = reproduce.Job("train X", "fail.ipynb", (), tmp_path / "out.ipynb")
+    monkeypatch.setattr(jobs.sys, "executable", "/bin/sh")  # "sh -m papermill ..." fails at once
+    job = jobs.Job("train X", "fail.ipynb", (), tmp_path / "out.ipynb")
     with pytest.raises(JdvaeError, match=r"train X failed: .*; log .*out\.log"):
-        reproduce._execute(job, None)
+        jobs.execute(job, None)
     assert (tmp_path / "out.log").exists()

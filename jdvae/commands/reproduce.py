@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from jdvae.config import PROFILES
+from jdvae.commands.launch import add_launcher_options
 from jdvae.commands.train import add_data_options, add_set_option
 
 
@@ -33,6 +34,7 @@ def register(sub) -> None:
                         "which are used, SHA-256 verified, whenever their settings equal the study's")
     add_set_option(p, "override a config field of every training and of the judge's data, e.g. "
                       "--set data.supervision=0.1 (give the new setting its own --runs; its figures go to RUNS/figures)")
+    add_launcher_options(p, study=True)
     p.set_defaults(func=run)
 
 
@@ -42,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from jdvae.study.reproduce import reproduce
     if args.pretrained is not None:
         from jdvae.study.reproduce import reproduce_pretrained
+        if args.launcher != "local":
+            raise JdvaeError("--pretrained trains nothing and draws here; drop --launcher slurm")
         if args.set or args.seeds != 1 or args.data or args.celeba_root or args.data_root or args.labels \
                 or args.from_shipped or args.retrain_judges:
             raise JdvaeError("--pretrained draws the shipped seed-0 study as it is; drop --set, --seeds, --data, "
@@ -52,9 +56,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.seeds < 1:
         raise JdvaeError(f"--seeds {args.seeds} must be at least 1")
+    from pathlib import Path
+    from jdvae.commands.launch import slurm_launcher
+    from jdvae.study.local import LocalLauncher
+    if args.jobs is not None and args.launcher == "slurm":
+        raise JdvaeError("--jobs is the local launcher's; with --launcher slurm give --max-parallel")
+    launcher = slurm_launcher(args, args.profile, Path(args.runs or Path("runs") / args.profile)) \
+        or LocalLauncher(args.jobs)
     reproduce(args.profile, data=args.celeba_root and "celeba" or args.data,
               celeba_root=args.celeba_root, data_root=args.data_root, labels=args.labels,
               seeds=args.seeds, device=args.device, runs=args.runs, figures=args.figures,
-              jobs=args.jobs,
-              overrides=parse_sets(args.set), from_shipped=args.from_shipped, retrain_judges=args.retrain_judges)
+              launcher=launcher, overrides=parse_sets(args.set), from_shipped=args.from_shipped, retrain_judges=args.retrain_judges)
     return 0

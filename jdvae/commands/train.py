@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from jdvae.config import LABELS, MODELS, PROFILES, SOURCES
 from jdvae.study.plan import make_config, parse_sets
@@ -21,6 +22,8 @@ def register(sub) -> None:
     p.add_argument("--no-tokens", action="store_true", help="ablation: y only through the decoder's FC input")
     add_set_option(p, "override any config field, e.g. --set train.epochs=10 --set model.width=0.5")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from jdvae.commands.launch import add_launcher_options
+    add_launcher_options(p, study=False)
     p.set_defaults(func=run)
 
 
@@ -49,8 +52,24 @@ def build_config(args: argparse.Namespace):
                        tokens=not args.no_tokens, overrides=overrides)
 
 
+def node_argv(args: argparse.Namespace) -> list[str]:
+    """This training's `jdvae train` options for the nodes of a SLURM job, with --resume (a requeued job resumes)."""
+    argv = ["--model", args.model, "--profile", args.profile, "--out", str(Path(args.out).absolute()),
+            "--seed", str(args.seed), "--device", args.device, "--resume", "--quiet"]
+    for flag in ("data", "celeba_root", "data_root", "labels"):
+        if getattr(args, flag):
+            argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    argv += ["--no-adain"] * args.no_adain + ["--no-tokens"] * args.no_tokens
+    return argv + [x for item in args.set for x in ("--set", item)]
+
+
 def run(args: argparse.Namespace) -> int:
+    from jdvae.commands.launch import slurm_launcher
     from jdvae.vae.train import train
     cfg = build_config(args)
+    launcher = slurm_launcher(args, args.profile, Path(args.out).absolute().parent)
+    if launcher is not None:
+        launcher.train(node_argv(args), log=lambda line: print(line, flush=True))
+        return 0
     train(cfg, args.out, resume=args.resume, device=args.device, progress=not args.quiet)
     return 0

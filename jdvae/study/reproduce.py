@@ -1,23 +1,14 @@
 """`jdvae reproduce`: the whole study through the numbered notebooks, resumable at every step.
 
 Order: 00_data; then every training run of the study and its two judges unless the shipped ones serve
-(01_judge and 02_train, side by side as single-threaded jobs, the cheapest last: on a CPU one per core, up to
-two, and once no job waits the jobs still running share the freed cores, see jdvae/study/threads.py; on CUDA as many
-as the GPUs' memory and the cores allow, spread over the visible GPUs, see jdvae/study/scheduler.py); then 03_table1
-(evaluation and claims), 04 (Fig. 2), 05 (Fig. 3) and 06 (explorer panel); their names are in
-jdvae/study/notebooks.py. A complete run is skipped, a partial one resumed.
+(01_judge and 02_train, handed to a launcher: jdvae/study/local.py runs them side by side here, the cheapest last;
+jdvae/study/slurm.py as the tasks of a SLURM job array); then 03_table1 (evaluation and claims), 04 (Fig. 2),
+05 (Fig. 3) and 06 (explorer panel), through the same launcher; their names are in jdvae/study/notebooks.py. A complete run is skipped, a partial one resumed.
 Executed notebooks are written to RUNS/notebooks/.
 """
 from __future__ import annotations
 
-import functools
-import os
-import subprocess
-import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,97 +17,15 @@ from jdvae.config import LABELS, RunConfig
 from jdvae.errors import JdvaeError
 from jdvae.evaluate.judge.store import STUDY_SEEDS, judge_differences, judge_folder
 from jdvae.study import notebooks
+from jdvae.study.jobs import Job, execute as _execute
+from jdvae.study.local import LocalLauncher
 from jdvae.study.plan import PROJECT_ROOT, format_overrides, run_name, study
-from jdvae.study.scheduler import GpuPool, side_by_side, visible_gpus
+from jdvae.study.scheduler import side_by_side
 from jdvae.io import check_writable
-from jdvae.study.progress import ENV as PROGRESS_ENV
-from jdvae.study.threads import ENV as THREADS_ENV, shares, write_share
 from jdvae.machine import resolve_device
 from jdvae.vae.train import result_differences
 from jdvae.study.committed import compare_with_committed
 from jdvae.study.watch import StudyWatch, fmt_duration
-
-
-@dataclass(frozen=True)
-class Job:
-    """One papermill execution: a notebook, its parameters and the executed copy's path."""
-
-    title: str
-    notebook: str
-    parameters: tuple[tuple[str, object], ...]
-    output: Path
-
-
-def _execute(job: Job, threads: int | None, share_file: Path | None = None, progress_file: Path | None = None,
-             gpu: str | None = None) -> float:
-    """Run one notebook with papermill in a subprocess, its output in a log file beside the executed notebook;
-    `gpu` becomes its CUDA_VISIBLE_DEVICES. A failure is a JdvaeError naming the job, its log file and the last
-    line of its error."""
-    notebook = notebooks.FOLDER / job.notebook
-    if not notebook.exists():
-        raise JdvaeError(f"notebook {notebook} is missing; restore the notebooks/ folder from the repository")
-    cmd = [sys.executable, "-m", "papermill", str(notebook), str(job.output), "--no-progress-bar", "--log-level", "ERROR"]
-    for name, value in job.parameters:
-        cmd += ["-p", name, str(value)]  # papermill reads ints, floats and True/False back from the text
-    env = dict(os.environ)
-    if threads:
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    if share_file is not None:
-        env[THREADS_ENV] = str(share_file)
-    if progress_file is not None:
-        env[PROGRESS_ENV] = str(progress_file)
-    if gpu is not None:
-        env["CUDA_VISIBLE_DEVICES"] = gpu
-    log_file = job.output.with_suffix(".log")
-    t0 = time.perf_counter()
-    with open(log_file, "w") as out:
-        result = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
-    if result.returncode != 0:
-        lines = [line for line in log_file.read_text(errors="replace").splitlines() if line.strip()]
-        errors = [line for line in lines if "Error" in line or "error" in line] or lines
-        raise JdvaeError(f"{job.title} failed: {(errors[-1] if errors else '?').strip()[:300]}; log {log_file}, "
-                         f"notebook {job.output}; fix the cause and rerun: complete steps are kept")
-    return time.perf_counter() - t0
-
-
-class _Shares:
-    """Runs the side-by-side jobs, each on the GPU `pool` hands it (if any); on a CPU, once none waits, splits
-    the cores among the trainings still running.
-
-    Only CPU trainings follow a share (their thread count does not enter the run's config); the judge keeps
-    its fixed thread count, so that its weights do not depend on the schedule."""
-
-    def __init__(self, jobs: list[Job], threads: int | None, cores: int, folder: Path, pool: GpuPool | None = None,
-                 follow: bool = True):
-        self.total, self.threads, self.cores, self.folder = len(jobs), threads, cores, folder
-        self.started, self.running, self.lock = 0, [], threading.Lock()
-        self.pool, self.follow = pool or GpuPool([]), follow
-
-    def share_file(self, job: Job) -> Path | None:
-        if not self.threads or not self.follow or job.notebook != notebooks.TRAIN:
-            return None
-        return self.folder / f".{job.output.stem}.threads"
-
-    def run(self, step, job: Job) -> None:
-        share = self.share_file(job)
-        with self.lock:
-            self.started += 1
-            self.running.append(job)
-            if share is not None:
-                write_share(share, self.threads)
-        try:
-            with self.pool.take() as gpu:
-                step(job, self.threads, share, gpu=gpu)
-        finally:
-            with self.lock:
-                self.running.remove(job)
-                if share is not None:
-                    share.unlink(missing_ok=True)
-                if self.threads and self.started == self.total and self.running:  # nothing waits
-                    each = shares(len(self.running), self.cores)
-                    for other in self.running:
-                        if (path := self.share_file(other)) is not None:
-                            write_share(path, each)
 
 
 def widest(configs: list[RunConfig]) -> RunConfig:
@@ -197,10 +106,9 @@ def reproduce_pretrained(profile_name: str = "quick", pretrained: str | Path | N
 
 def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root: str | None = None,
               seeds: int = 1, device: str = "auto", runs: str | Path | None = None,
-              figures: str | Path | None = None, jobs: int | None = None,
-              overrides: dict[str, Any] | None = None, log=None, from_shipped: bool = False,
-              retrain_judges: bool = False, data_root: str | None = None,
-              labels: str | tuple[str, ...] | None = None, gpus=visible_gpus) -> Path:
+              figures: str | Path | None = None, overrides: dict[str, Any] | None = None, log=None,
+              from_shipped: bool = False, retrain_judges: bool = False, data_root: str | None = None,
+              labels: str | tuple[str, ...] | None = None, launcher=None) -> Path:
     """Train what is missing, evaluate, and draw every figure of the study into `figures` (default RUNS/figures;
     RUNS: default runs/<profile>); returns the figures folder. paper_figures/, the committed three-seed study, is
     written only when named (`make reproduce SEEDS=3` names it).
@@ -210,9 +118,11 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
     The study's two judges are instruments: the shipped ones are copied in (SHA-256 verified) when their settings
     equal this study's, unless `retrain_judges`, which trains them from scratch as the shipped ones were.
     `from_shipped`: first copy in the shipped study's runs whose settings equal this study's (seed 0 of the
-    default data), so that only the rest trains, e.g. seeds 1 and 2 of `--seeds 3`. `gpus` lists the visible
-    GPUs (jdvae/study/scheduler.py; tests pass a fake list)."""
+    default data), so that only the rest trains, e.g. seeds 1 and 2 of `--seeds 3`. `launcher` runs the trainings,
+    the judges and the closing notebooks: jdvae/study/local.py's (the default: side by side here) or
+    jdvae/study/slurm.py's (tasks of a SLURM job array)."""
     log = log or (lambda line: print(line, flush=True))  # progress shows at once, even in a log file
+    launcher = launcher or LocalLauncher()
     configs = study(profile_name, seeds, data=data, celeba_root=celeba_root, overrides=overrides, data_root=data_root,
                     labels=labels)
     labels = widest(configs).data.labels  # the study's, in its order
@@ -222,17 +132,12 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
     check_writable(figures)
     check_reusable(runs, configs, profile_name)
     executed = check_writable(runs / "notebooks")
-    device = str(resolve_device(device))  # notebooks get a concrete device
-    cuda = device.startswith("cuda")
-    jobs = jobs or side_by_side(device, configs[0], gpus=gpus)
-    # one CPU thread per GPU job (it only launches kernels); a CPU's cores split among its jobs
-    threads = 1 if cuda else None if jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
-    pool = GpuPool(gpus() if device == "cuda" else [])  # a device named cuda:N keeps every job on it
+    place = launcher.place(device, configs[0])  # the local launcher resolves the device here, SLURM's on the node
     common = (("profile", profile_name), ("data", data or configs[0].data.source), ("celeba_root", celeba_root or ""),
-              ("data_root", data_root or ""), ("device", device), ("overrides", format_overrides(overrides)))
+              ("data_root", data_root or ""), ("device", place.device), ("overrides", format_overrides(overrides)))
     t_start = time.perf_counter()
     log(f"jdvae reproduce: profile {profile_name}, {len(configs)} training runs and {len(STUDY_SEEDS)} judges, "
-        f"{jobs} job(s) at a time; runs in {runs}, figures in {figures}"
+        f"{launcher.describe()}; runs in {runs}, figures in {figures}"
         + "".join(f"; --set {k}={v}" for k, v in (overrides or {}).items()))
     if from_shipped:
         from jdvae.study.shipped import seed_study
@@ -254,8 +159,10 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
         (watch.log if watch else log)(f"  done  {job.title:<32} {fmt_duration(seconds)}   (elapsed {fmt_duration(time.perf_counter() - t_start)})")
 
     study_labels = (("labels", ",".join(labels)),)
-    step(Job("data overview", notebooks.DATA, common[:4] + study_labels + (("out", str(figures)),),
-             executed / notebooks.DATA))
+    dry_run = getattr(launcher, "dry_run", False)  # SLURM's --dry-run: say what would be submitted, run nothing
+    if not dry_run:
+        step(Job("data overview", notebooks.DATA, common[:4] + study_labels + (("out", str(figures)),),
+                 executed / notebooks.DATA))
 
     pending = []
     for cfg in configs:
@@ -264,7 +171,7 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
             log(f"  skip  {name:<32} complete")  # damaged weights: 02_train's resume rewrites them from state.pt
             continue
         params = (("model", cfg.model.name), ("labels", ",".join(cfg.data.labels)), ("seed", cfg.train.seed),
-                  ("adain", cfg.model.adain), ("tokens", cfg.model.tokens), ("threads", threads or 0),
+                  ("adain", cfg.model.adain), ("tokens", cfg.model.tokens), ("threads", place.threads or 0),
                   ("out", str(runs / name))) + common
         pending.append(Job(f"train {name}", notebooks.TRAIN, params, executed / notebooks.executed_training(name)))
     # Joy et al.'s CCVAE goes last: alone at the end it takes the freed core too (3 600-step study on 2 cores:
@@ -276,26 +183,12 @@ def reproduce(profile_name: str = "quick", data: str | None = None, celeba_root:
             # a judge is among the longest jobs: first in the queue, so it never runs alone after the trainings
             pending.insert(0, Job(f"train {folder.name}", notebooks.JUDGE,
                                   common + study_labels + (("seed", seed), ("out", str(folder)),
-                                                           ("threads", threads or 0)),
+                                                           ("threads", place.threads or 0)),
                                   executed / notebooks.executed_judge(folder.name)))
-    scheduler = _Shares(pending, threads, os.cpu_count() or 1, executed, pool, follow=not cuda)
-    kinds = {job.title: dict(job.parameters).get("model", "judge") for job in pending}  # jobs of like cost
-    watch = StudyWatch([job.title for job in pending], kinds, executed, jobs, log)
-    with watch, ThreadPoolExecutor(max_workers=jobs) as executor:
-        futures = {executor.submit(scheduler.run, functools.partial(step, watch=watch), job): job for job in pending}
-        errors = []
-        for future in as_completed(futures):
-            try:
-                future.result()
-            except JdvaeError as e:
-                errors.append(str(e))
-                watch.log(f"  FAIL  {e}")
-        if errors:
-            raise JdvaeError(f"{len(errors)} training step(s) failed, first: {errors[0]}")
-
-    for job in figure_jobs(runs, figures, device, profile_name, executed, labels, workers=jobs):
-        step(job)
-    log(f"jdvae reproduce: finished in {fmt_duration(time.perf_counter() - t_start)}; see {figures}/ "
+    launcher.run(pending, step, place.threads, executed, log)
+    launcher.close(figure_jobs(runs, figures, place.device, profile_name, executed, labels, workers=place.workers),
+                   step, log)
+    log("jdvae reproduce: dry run, nothing ran and nothing was submitted" if dry_run else
+        f"jdvae reproduce: finished in {fmt_duration(time.perf_counter() - t_start)}; see {figures}/ "
         f"(executed notebooks in {executed})")
     return figures
-

@@ -206,3 +206,20 @@ def test_robustness_ccvae2_r_plus_on_the_default_data_equals_metrics_json():
     text = " ".join(DOCS["robustness.md"].split())
     assert (f"its seed-0 R(+) is {reads[0, 0]:.2f} / {reads[0, 1]:.2f} %, and {min(reads.values()):.1f}–"
             f"{max(reads.values()):.1f} % over three seeds and both judges") in text
+
+
+def test_the_cpu_learning_run_table_is_its_json():
+    """docs/profiles.md's 128-px CPU run: every cell of its table from docs/learn128_cpu.json."""
+    run = json.loads((ROOT / "docs" / "learn128_cpu.json").read_text())
+    curve = {c["step"]: c for c in run["curve"]}
+    section = (ROOT / "docs" / "profiles.md").read_text().split("### The 128-px network on a CPU", 1)[1]
+    rows = [line for line in section.splitlines() if re.match(r"\| [\d ]+ \|", line)]
+    assert len(rows) == 4
+    for line in rows:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        step = int(cells[0].replace(" ", ""))
+        judged = run["judged"][str(step)]
+        want = [f"{step * 32:,}".replace(",", " "), f"{curve[step]['val_recon']:.3f}", f"{curve[step]['val_bca']:.1f} %",
+                *(f"{judged[k]:.1f} %" for k in ("r_plus", "r_minus", "sr_plus", "sr_minus"))]
+        assert cells[1:] == want, (step, cells, want)
+    assert f"right in {run['judged']['1000']['judge_on_real']:.1f} % of cases" in section

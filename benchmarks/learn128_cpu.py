@@ -21,20 +21,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks.gpu_check.learn_worker import QUICK_JUDGE as JUDGE, judged
+from benchmarks.gpu_check.learn_worker import QUICK_JUDGE as JUDGE, judged, learn_config
 from jdvae.io import atomic_write_json
 
 MILESTONES = (0, 50, 200, 500, 1000, 1500, 2000)
 
 
 def config(n_train: int, steps: int, threads: int):
-    """PA1 of the paper profile on `n_train` SynthFaces-128 images; the lr drop comes after the last step, as it
-    does in the first `steps` of a 200-epoch run."""
-    from jdvae.study.plan import make_config
-    return make_config("PA1", "paper", overrides={
-        "data.n_train": n_train, "data.n_val": 2000, "data.n_test": 64, "train.max_steps": steps,
-        "train.epochs": 1000, "train.lr_drop_at": 1.0, "train.compile": False, "train.threads": threads,
-        "train.checkpoint_minutes": 10.0})
+    """The GPU check's learning-run config (constant lr, as in the first 35 % of a 200-epoch run) on `n_train`
+    SynthFaces-128 images, for `steps` steps on `threads` CPU threads, uncompiled."""
+    from jdvae.config import override
+    return override(learn_config(False), **{
+        "data.n_train": n_train, "data.n_val": 2000, "train.max_steps": steps, "train.epochs": 1000,
+        "train.compile": False, "train.threads": threads, "train.checkpoint_minutes": 10.0})
 
 
 @torch.inference_mode()
@@ -45,10 +44,11 @@ def curve_point(model, cfg, val, rows: np.ndarray) -> dict:
     from jdvae.vae.losses import loss_for
     x = to_model_input(torch.from_numpy(val.images[rows[:64]]), "cpu")
     y = torch.from_numpy(val.labels[rows[:64]]).long()
+    labelled = torch.ones(len(x), dtype=torch.bool)
     torch.manual_seed(0)
     model.train()
-    loss, terms = loss_for(model.structure.objective)(model(x, y, torch.ones(len(x), dtype=torch.bool), tau=0.05),
-                                                      x, y, torch.ones(len(x), dtype=torch.bool), cfg.train)
+    loss, terms = loss_for(model.structure.objective)(model(x, y, labelled, tau=cfg.train.tau), x, y, labelled,
+                                                      cfg.train)
     model.eval()
     preds = []
     for i in range(0, len(rows), 64):
@@ -103,6 +103,17 @@ def draw(state: dict, strips: dict[int, np.ndarray], originals: np.ndarray, png:
     plt.close(fig)
 
 
+def current(cfg, run: Path) -> tuple[torch.nn.Module, int]:
+    """The run's model and step: its last checkpoint, or before any, the initial weights seeded as the trainer
+    seeds them."""
+    from jdvae.vae.checkpoint import STATE, load_run, load_state
+    if not (run / STATE).exists():
+        from jdvae.vae.model import build_model
+        torch.manual_seed(cfg.train.seed)
+        return build_model(cfg.model).eval(), 0
+    return load_run(run, "cpu")[0], int(load_state(run / STATE)["step"])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
@@ -117,7 +128,6 @@ def main(argv=None) -> int:
     from jdvae.data.splits import load_split
     from jdvae.evaluate.judge.store import load_judge
     from jdvae.machine import cpu_model
-    from jdvae.vae.checkpoint import load_run
     from jdvae.vae.train import train
 
     cfg = config(args.n_train, args.steps, args.threads)
@@ -141,38 +151,28 @@ def main(argv=None) -> int:
         hh, mm = map(int, args.until.split(":"))
         now = dt.datetime.now(dt.timezone.utc)
         deadline = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+
+    def milestone(model, step: int) -> None:
+        state["judged"][str(step)] = judged(model, val, judge, args.pairs)
+        strips[step] = pictures(model, val, pos, neg)
+        np.save(out / f"strip_{step}.npy", strips[step])
+
     done = state["curve"][-1]["step"] if state["curve"] else -1
     while True:
-        if done >= 0 or (run / "state.pt").exists():
-            model, _ = load_run(run, "cpu") if (run / "model.safetensors").exists() else (None, None)
-        else:
-            model = None
-        if model is None:  # step 0: the initial weights, seeded as the trainer seeds them
-            from jdvae.vae.model import build_model
-            torch.manual_seed(cfg.train.seed)
-            model = build_model(cfg.model).eval()
-            step = 0
-        else:
-            step = int(torch.load(run / "state.pt", weights_only=False)["step"])
+        model, step = current(cfg, run)
         if step > done:
             point = {"step": step, **curve_point(model, cfg, val, rows)}
             state["curve"].append(point)
             if step in MILESTONES or step >= args.steps:
-                state["judged"][str(step)] = judged(model, val, judge, args.pairs)
-                strips[step] = pictures(model, val, pos, neg)
-                np.save(out / f"strip_{step}.npy", strips[step])
-            draw(state, strips, originals, out / "learn128.png")
-            atomic_write_json(path, state)
+                milestone(model, step)
             print(f"{time.strftime('%H:%M:%S')} step {step}: {json.dumps(point)}", flush=True)
             done = step
         late = deadline is not None and dt.datetime.now(dt.timezone.utc) >= deadline
+        if late and str(step) not in state["judged"]:
+            milestone(model, step)
+        draw(state, strips, originals, out / "learn128.png")
+        atomic_write_json(path, state)
         if step >= args.steps or late:
-            if late and str(step) not in state["judged"]:
-                state["judged"][str(step)] = judged(model, val, judge, args.pairs)
-                strips[step] = pictures(model, val, pos, neg)
-                np.save(out / f"strip_{step}.npy", strips[step])
-                draw(state, strips, originals, out / "learn128.png")
-                atomic_write_json(path, state)
             break
         t0 = time.perf_counter()
         chunk = min(args.chunk, args.steps - step)
@@ -180,7 +180,6 @@ def main(argv=None) -> int:
         seconds = time.perf_counter() - t0
         state["chunks"].append({"from": step, "steps": chunk, "seconds": round(seconds, 1),
                                 "images_per_s": round(chunk * cfg.train.batch_size / seconds, 2)})
-        atomic_write_json(path, state)
     print(f"done at step {step}; {path}", flush=True)
     return 0
 

@@ -33,7 +33,7 @@ def child_env(device: str, work: Path, extra: dict | None = None) -> dict:
     env["PYTHONUNBUFFERED"] = "1"
     if device == "cpu":
         env["JDVAE_CUDA_TESTS_ON"] = "cpu"
-    return {**env, **(extra or {})}
+    return {**env, **extra}
 
 
 def compile_threads(processes: int) -> dict:

@@ -29,7 +29,7 @@ def learn_config(tiny: bool, model: str = "PA1", sets: dict | None = None):
     35 % of a 200-epoch run, so a run stopped at any step is the run that `max_steps` = that step would train."""
     from jdvae.config import override
     cfg = paper_config(tiny, model, n_train=sizes(tiny)["learn_train"])
-    return override(cfg, **{"train.max_steps": LONG, "train.epochs": 10_000, "train.lr_drop_at": 1.0, **(sets or {})})
+    return override(cfg, **{"train.max_steps": LONG, "train.epochs": LONG, "train.lr_drop_at": 1.0, **(sets or {})})
 
 
 def data(tiny: bool, part: str) -> None:
@@ -51,8 +51,7 @@ def train_until(model: str, runs: Path, seconds: float, device: str, tiny: bool,
     work = runs / "training" / f"{model}-glasses-s0"
     shutil.rmtree(work, ignore_errors=True)
     train(cfg, work, device=device, progress=False, deadline=time.monotonic() + seconds)
-    import torch
-    state = torch.load(work / ckpt.STATE, map_location="cpu", weights_only=False)
+    state = ckpt.load_state(work / ckpt.STATE)
     steps = int(state["step"])
     done = runs / f"{model}-glasses-s0"
     shutil.rmtree(done, ignore_errors=True)

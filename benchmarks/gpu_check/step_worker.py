@@ -153,9 +153,9 @@ def measure(args) -> None:
     seconds = time.perf_counter() - t0
     (sync_dir / f"done_{args.index}").touch()
     if "graphs" in levers:  # confirmed only on CUDA: every timed step replayed a graph, and none was skipped
-        result["graphs"] = {"replays": replays["n"] if replays else None, "steps": args.steps,
-                            "skips": graph_skips(), "replayed": bool(replays and replays["n"] >= args.steps
-                                                                     and graph_skips() == 0)}
+        skips = graph_skips()
+        result["graphs"] = {"replays": replays["n"] if replays else None, "steps": args.steps, "skips": skips,
+                            "replayed": bool(replays and replays["n"] >= args.steps and skips == 0)}
     result.update(images_per_s=args.steps * batch / seconds, step_ms=1000 * seconds / args.steps, losses=losses,
                   peak_memory_gib=torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else None)
     out.write_text(json.dumps(result))

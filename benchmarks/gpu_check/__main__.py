@@ -32,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.gpu_check.common import ROOT, Proc, child_env, machine, python, run
+from benchmarks.gpu_check.common import Proc, child_env, machine, python, run
 from benchmarks.gpu_check.report import to_markdown
 from benchmarks.gpu_check.sections import celeba, cuda_tests, learning, paper_step, product_study, projection
 from benchmarks.gpu_check.sizes import DEVICE_COMMAND, DEVICE_TIMEOUT_S, PLAN, deadlines, sizes
